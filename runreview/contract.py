@@ -202,8 +202,15 @@ def order_run_columns(frame: pd.DataFrame) -> pd.DataFrame:
         if col not in frame.columns:
             frame[col] = None
     rest = [c for c in frame.columns if c not in RUN_COLUMNS]
-    groups = [sorted(c for c in rest if c.startswith(p)) for p in (PARAM_PREFIX, METRIC_PREFIX, TAG_PREFIX)]
-    other = sorted(c for c in rest if not any(c.startswith(p) for p in (PARAM_PREFIX, METRIC_PREFIX, TAG_PREFIX)))
+    groups = [
+        sorted(c for c in rest if c.startswith(p))
+        for p in (PARAM_PREFIX, METRIC_PREFIX, TAG_PREFIX)
+    ]
+    other = sorted(
+        c
+        for c in rest
+        if not any(c.startswith(p) for p in (PARAM_PREFIX, METRIC_PREFIX, TAG_PREFIX))
+    )
     cols = RUN_COLUMNS + groups[0] + groups[1] + groups[2] + other
     frame = frame[cols]
     for col in ("start_time", "end_time"):

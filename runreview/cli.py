@@ -1,0 +1,310 @@
+"""The ``runreview`` command.
+
+Exit codes: 0 success, 1 ``check``/``verify`` found problems, 2 an error (one line on
+stderr naming the problem and what to do; credentials in URIs are never printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from runreview import __version__, settings
+from runreview.redact import redact_text, uri_secrets
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+
+
+class CliError(Exception):
+    """An error to print as one line and exit 2."""
+
+
+# --- argument parsing -------------------------------------------------------------------
+
+
+def _add_sources(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sources")
+    group.add_argument(
+        "--tracking-uri",
+        action="append",
+        dest="tracking_uris",
+        metavar="URI",
+        help="MLflow tracking URI (repeatable; default $MLFLOW_TRACKING_URI): "
+        "sqlite:///path.db, http(s)://host, or a path to an mlruns folder",
+    )
+    group.add_argument(
+        "--logdir",
+        action="append",
+        dest="logdirs",
+        metavar="DIR",
+        help=f"TensorBoard log directory (repeatable; default $RUNREVIEW_LOGDIR, "
+        f"'{os.pathsep}'-separated)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="runreview",
+        description="Compare ML experiment runs from MLflow and TensorBoard, in place.",
+    )
+    parser.add_argument("--version", action="version", version=f"runreview {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    runs = sub.add_parser("runs", help="list runs (the runs frame)")
+    _add_sources(runs)
+    runs.add_argument("--experiment", action="append", dest="experiments", metavar="NAME")
+    runs.add_argument("--format", choices=("csv", "json", "table"), default="table")
+    runs.set_defaults(func=cmd_runs)
+
+    history = sub.add_parser("history", help="every logged metric point (the history frame)")
+    _add_sources(history)
+    history.add_argument("--metric", action="append", dest="metrics", metavar="NAME")
+    history.add_argument("--run", action="append", dest="run_ids", metavar="RUN_ID")
+    history.add_argument("--format", choices=("csv", "json"), default="csv")
+    history.set_defaults(func=cmd_history)
+
+    check = sub.add_parser("check", help="list every problem in the sources; exit 1 if any")
+    _add_sources(check)
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.set_defaults(func=cmd_check)
+
+    demo = sub.add_parser("demo", help="build the demo workspace (real scikit-learn runs)")
+    demo.add_argument("--dir", default=settings.DEMO_DIR.value(), help="target folder")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--force", action="store_true", help="replace an existing workspace")
+    demo.set_defaults(func=cmd_demo)
+
+    app = sub.add_parser("app", help="serve the Streamlit app on the given sources")
+    _add_sources(app)
+    app.add_argument("--port", type=int, default=8501)
+    app.add_argument("--address", default="localhost")
+    app.set_defaults(func=cmd_app)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Subcommands registered by other packages (the reports package adds report/verify).
+
+    They are found through the ``runreview.commands`` entry-point group, so the core
+    package never imports the packages that build on it.
+    """
+    from importlib.metadata import entry_points
+
+    return [ep.load() for ep in entry_points(group="runreview.commands")]
+
+
+# --- sources ----------------------------------------------------------------------------
+
+
+def resolve_sources(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Tracking URIs and logdirs from the flags, else from the environment."""
+    uris = list(args.tracking_uris or settings.tracking_uris())
+    logdirs = list(args.logdirs or settings.logdirs())
+    return uris, logdirs
+
+
+def open_workspace(args: argparse.Namespace):  # noqa: ANN201 - Workspace, imported lazily
+    """Open the sources named on the command line; exit 2 when none or one fails."""
+    from runreview.workspace import Workspace
+
+    uris, logdirs = resolve_sources(args)
+    if not uris and not logdirs:
+        raise CliError(
+            "no sources given: pass --tracking-uri URI and/or --logdir DIR "
+            "(or set MLFLOW_TRACKING_URI / RUNREVIEW_LOGDIR); `runreview demo` builds one"
+        )
+    return Workspace.open(uris, logdirs)
+
+
+def _progress(stream: TextIO) -> Callable[[str, float], None]:
+    if not stream.isatty():
+        return lambda message, fraction: None
+
+    def show(message: str, fraction: float) -> None:
+        stream.write(f"\r\x1b[2K[{fraction:4.0%}] {message}")
+        if fraction >= 1.0:
+            stream.write("\r\x1b[2K")
+        stream.flush()
+
+    return show
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``runreview runs``."""
+    ws = open_workspace(args)
+    ws.raise_for_errors()
+    frame = ws.runs(args.experiments, progress=_progress(sys.stderr))
+    _fail_on_read_errors(ws)
+    write_frame(frame, args.format, sys.stdout)
+    _warn_findings(ws)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """``runreview history``."""
+    ws = open_workspace(args)
+    ws.raise_for_errors()
+    frame = ws.history(args.metrics, args.run_ids, progress=_progress(sys.stderr))
+    _fail_on_read_errors(ws)
+    write_frame(frame, args.format, sys.stdout)
+    _warn_findings(ws)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``runreview check``: one line per problem; exit 1 if any."""
+    from runreview.contract import SEVERITY_INFO, findings_to_json
+
+    ws = open_workspace(args)
+    progress = _progress(sys.stderr)
+    ws.runs(progress=progress)
+    ws.history(progress=progress)
+    findings = ws.findings()
+    problems = [f for f in findings if f.severity != SEVERITY_INFO]
+    if args.format == "json":
+        print(findings_to_json(findings))
+    else:
+        for finding in findings:
+            print(finding.line())
+        print(
+            f"{len(problems)} problem(s) in {len(ws.sources) + len(ws.open_errors)} source(s)",
+            file=sys.stderr,
+        )
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``runreview demo``: build the demo workspace."""
+    from runreview.demo import build_demo
+
+    target = Path(args.dir)
+    if args.force and target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    try:
+        demo = build_demo(target, seed=args.seed, progress=_progress(sys.stderr))
+    except FileExistsError as exc:
+        raise CliError(f"{exc} (pass --force to rebuild it)") from exc
+    print(f"Demo workspace built in {target}")
+    print(f"  MLflow store:       {demo.tracking_uri}")
+    print(f"  TensorBoard logdir: {demo.logdir}")
+    print(f"Try: runreview runs --tracking-uri {demo.tracking_uri} --logdir {demo.logdir}")
+    return EXIT_OK
+
+
+def demo_locations(directory: Path) -> tuple[str, str]:
+    """The tracking URI and logdir of a demo workspace in ``directory``."""
+    root = directory.resolve()
+    return f"sqlite:///{root / 'mlflow.db'}", str(root / "tensorboard")
+
+
+def demo_sources(directory: Path) -> tuple[list[str], list[str]]:
+    """The demo workspace's sources, building it first when it is missing."""
+    from runreview.demo import build_demo
+
+    uri, logdir = demo_locations(directory)
+    if not directory.exists() or not any(directory.iterdir()):
+        print(f"Building the demo workspace in {directory} ...", file=sys.stderr)
+        build_demo(directory, progress=_progress(sys.stderr))
+    return [uri], [logdir]
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """``runreview app``: serve the Streamlit app (on the demo when no source is given)."""
+    uris, logdirs = resolve_sources(args)
+    if not uris and not logdirs:
+        uris, logdirs = demo_sources(Path(settings.DEMO_DIR.value()))
+    env = dict(os.environ)
+    env[settings.TRACKING_URI.env] = ",".join(uris)
+    env[settings.LOGDIR.env] = os.pathsep.join(str(d) for d in logdirs)
+    main_script = Path(__file__).resolve().parent.parent / "app" / "main.py"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(main_script),
+        "--server.port", str(args.port),
+        "--server.address", args.address,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    print(f"Serving runreview on http://{args.address}:{args.port}", file=sys.stderr)
+    os.execvpe(command[0], command, env)  # noqa: S606 - replaces this process on purpose
+    return EXIT_OK  # pragma: no cover
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def write_frame(frame, fmt: str, stream: TextIO) -> None:  # noqa: ANN001 - pandas frame
+    """Write a contract frame as CSV, JSON records (ISO-8601 UTC times) or a text table."""
+    if fmt == "csv":
+        frame.to_csv(stream, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+    elif fmt == "json":
+        stream.write(frame.to_json(orient="records", date_format="iso", date_unit="ms"))
+        stream.write("\n")
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_columns", 12, "display.width", 200):
+            stream.write(frame.to_string(index=False, max_colwidth=40) + "\n")
+
+
+def _fail_on_read_errors(ws) -> None:  # noqa: ANN001
+    if ws.read_errors:
+        raise CliError(ws.read_errors[0].message)
+
+
+def _warn_findings(ws) -> None:  # noqa: ANN001
+    findings = ws.findings()
+    if findings:
+        print(
+            f"runreview: {len(findings)} problem(s) while reading; `runreview check` lists them",
+            file=sys.stderr,
+        )
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    secrets = [s for a in argv for s in uri_secrets(a)] + [
+        s for u in settings.tracking_uris() for s in uri_secrets(u)
+    ]
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("runreview: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - every error becomes one clear line
+        print(f"runreview: error: {redact_text(_describe(exc), secrets)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _describe(exc: Exception) -> str:
+    from runreview.sources.base import SourceError
+
+    if isinstance(exc, CliError | SourceError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        return f"{exc.strerror}: {exc.filename}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Settings, declared once as data: each has an environment variable, a default and help.
+
+Read them with :func:`get`; the README's settings table is generated from :data:`SETTINGS`
+and a test fails when a setting is missing from the README.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting read from an environment variable."""
+
+    env: str
+    default: str
+    help: str
+
+    def value(self) -> str:
+        """The current value (environment first, then the default)."""
+        return os.environ.get(self.env, self.default)
+
+
+TRACKING_URI = Setting(
+    "MLFLOW_TRACKING_URI",
+    "",
+    "MLflow tracking URI(s) to read when none are given; several may be separated by "
+    "commas. sqlite:///path, http(s)://host, or a path to an mlruns folder.",
+)
+LOGDIR = Setting(
+    "RUNREVIEW_LOGDIR",
+    "",
+    f"TensorBoard log directories to read when none are given, separated by '{os.pathsep}'.",
+)
+DEMO_DIR = Setting(
+    "RUNREVIEW_DEMO_DIR",
+    "demo-workspace",
+    "Where `runreview demo` and `make run` build the demo workspace.",
+)
+HTTP_TIMEOUT = Setting(
+    "RUNREVIEW_HTTP_TIMEOUT",
+    "30",
+    "Seconds a tracking server may take before it is reported unreachable (all retries "
+    "included), instead of MLflow's many-minute default.",
+)
+CACHE_DIR = Setting(
+    "RUNREVIEW_CACHE_DIR",
+    "",
+    "Folder for the on-disk cache of parsed TensorBoard files (default: the user cache "
+    "folder, e.g. ~/.cache/runreview). Never inside a logdir.",
+)
+INCLUDE_DELETED = Setting(
+    "RUNREVIEW_INCLUDE_DELETED",
+    "false",
+    "Include MLflow runs and experiments marked deleted (true/false). Reports print it.",
+)
+
+SETTINGS: tuple[Setting, ...] = (
+    TRACKING_URI,
+    LOGDIR,
+    DEMO_DIR,
+    HTTP_TIMEOUT,
+    CACHE_DIR,
+    INCLUDE_DELETED,
+)
+
+
+def tracking_uris() -> list[str]:
+    """Tracking URIs from the environment (comma separated)."""
+    return [u.strip() for u in TRACKING_URI.value().split(",") if u.strip()]
+
+
+def logdirs() -> list[str]:
+    """Logdirs from the environment (``os.pathsep`` separated)."""
+    return [d for d in LOGDIR.value().split(os.pathsep) if d.strip()]
+
+
+def http_timeout() -> float:
+    """The tracking-server time budget in seconds."""
+    try:
+        return max(1.0, float(HTTP_TIMEOUT.value()))
+    except ValueError as exc:
+        raise ValueError(
+            f"{HTTP_TIMEOUT.env}={HTTP_TIMEOUT.value()!r} is not a number of seconds"
+        ) from exc
+
+
+def include_deleted() -> bool:
+    """Whether deleted MLflow runs are read."""
+    return INCLUDE_DELETED.value().strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cache_dir() -> Path:
+    """The cache folder (created by the cache when it is first written, not here)."""
+    explicit = CACHE_DIR.value()
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "runreview"
