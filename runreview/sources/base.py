@@ -61,5 +61,12 @@ class Source(ABC):
     def read_confusion(self, run_id: str) -> list[ConfusionData]:
         """The confusion matrices of one run (possibly none)."""
 
+    def read_run_details(self, run_id: str) -> dict:
+        """Extras for the audit report (user, dataset inputs, model versions, artifacts).
+
+        Sources that record none return an empty dict.
+        """
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release anything held open."""
