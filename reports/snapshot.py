@@ -43,7 +43,7 @@ def read_snapshot(
     experiments: list[str] | None = None,
     run_ids: list[str] | None = None,
     filter_expression: str | None = None,
-    detail_runs: Callable[[pd.DataFrame], list[RunKey]] | None = None,
+    detail_runs: Callable[[pd.DataFrame, pd.DataFrame], list[RunKey]] | None = None,
     progress: Progress = lambda message, fraction: None,
 ) -> Snapshot:
     """Read the runs in scope, their history, and per-run records for ``detail_runs``.
@@ -66,7 +66,7 @@ def read_snapshot(
         sources=[{"kind": s.kind, "uri": s.uri} for s in ws.sources],
         include_deleted=include_deleted(),
     )
-    chosen = detail_runs(runs) if detail_runs else keys
+    chosen = detail_runs(runs, history) if detail_runs else keys
     for i, key in enumerate(chosen):
         progress(f"Reading run {key[1]}", 0.6 + 0.35 * i / max(1, len(chosen)))
         _read_run_records(ws, key, snapshot)

@@ -292,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - every error becomes one clear line
+        if settings.debug():
+            raise
         print(f"runreview: error: {redact_text(_describe(exc), secrets)}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -58,6 +58,12 @@ INCLUDE_DELETED = Setting(
     "Include MLflow runs and experiments marked deleted (true/false). Reports print it.",
 )
 
+DEBUG = Setting(
+    "RUNREVIEW_DEBUG",
+    "false",
+    "Print full tracebacks on the command line instead of one-line errors (true/false).",
+)
+
 SETTINGS: tuple[Setting, ...] = (
     TRACKING_URI,
     LOGDIR,
@@ -65,6 +71,7 @@ SETTINGS: tuple[Setting, ...] = (
     HTTP_TIMEOUT,
     CACHE_DIR,
     INCLUDE_DELETED,
+    DEBUG,
 )
 
 
@@ -91,6 +98,11 @@ def http_timeout() -> float:
 def include_deleted() -> bool:
     """Whether deleted MLflow runs are read."""
     return INCLUDE_DELETED.value().strip().lower() in {"1", "true", "yes", "on"}
+
+
+def debug() -> bool:
+    """Whether the CLI shows full tracebacks."""
+    return DEBUG.value().strip().lower() in {"1", "true", "yes", "on"}
 
 
 def cache_dir() -> Path:

@@ -1,0 +1,187 @@
+"""The compliance audit report: every run in scope, in full, with its evidence (pure)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from reports.format import Cells, num, when
+from runreview.contract import (
+    ENV_GIT_BRANCH,
+    ENV_GIT_COMMIT,
+    ENV_GIT_DIFF,
+    ENV_GIT_DIRTY,
+    METRIC_PREFIX,
+    PARAM_PREFIX,
+    TAG_PREFIX,
+    Environment,
+)
+
+if TYPE_CHECKING:
+    from reports.assemble import ReportContent
+    from reports.options import ReportOptions
+    from reports.snapshot import Snapshot
+
+DIFF_EXCERPT_CHARS = 2000
+MAX_ARTIFACTS = 50
+
+
+def audit(
+    snapshot: Snapshot,
+    options: ReportOptions,
+    metric: str,
+    direction: str,
+    cells: Cells,
+    content: ReportContent,
+) -> pd.DataFrame:
+    """One section per run (ids, status, times, user, params, metrics, tags, environment,
+    datasets, model versions, artifacts) and the appendix table of all runs."""
+    from reports.sections import add_overlay, runs_until
+
+    since, until = options.period()
+    runs = runs_until(snapshot.runs, until).sort_values(["start_time", "run_id"], kind="mergesort")
+    best = _best_values(snapshot.history, direction_of=lambda m: _direction(m, metric, direction))
+    content.context["runs"] = [
+        _run_section(row, snapshot, best, cells) for _, row in runs.iterrows()
+    ]
+    content.context["appendix"] = [
+        {
+            "run_id": cells(row["run_id"], "run id", limit=80),
+            "name": cells(row["run_name"], "run name", limit=60),
+            "source": cells(row["source_uri"], "source", limit=80),
+            "status": str(row["status"]),
+            "start": when(row["start_time"]),
+            "value": num(row.get(METRIC_PREFIX + metric)) if metric else "",
+        }
+        for _, row in runs.iterrows()
+    ]
+    keys = list(zip(runs["source_uri"], runs["run_id"], strict=True))
+    if metric and keys:
+        add_overlay(content, snapshot, keys, metric)
+    if not metric:
+        return snapshot.history.iloc[0:0]
+    return snapshot.history[snapshot.history["metric"] == metric].merge(
+        runs[["source_uri", "run_id"]], on=["source_uri", "run_id"]
+    )
+
+
+def _direction(name: str, metric: str, direction: str) -> str:
+    from runreview.analysis.leaderboard import metric_direction
+
+    return direction if name == metric else metric_direction(name)
+
+
+def _best_values(history: pd.DataFrame, direction_of: Any) -> dict[tuple[str, str, str], float]:
+    """Best finite value per (source_uri, run_id, metric)."""
+    if history.empty:
+        return {}
+    finite = history[np.isfinite(history["value"].to_numpy())]
+    grouped = finite.groupby(["source_uri", "run_id", "metric"])["value"]
+    lows, highs = grouped.min(), grouped.max()
+    return {key: (lows[key] if direction_of(key[2]) == "min" else highs[key]) for key in lows.index}
+
+
+def _run_section(row: pd.Series, snapshot: Snapshot, best: dict, cells: Cells) -> dict[str, Any]:
+    key = (row["source_uri"], row["run_id"])
+    rid = str(row["run_id"])
+    details = snapshot.details.get(key, {})
+    env = snapshot.environments.get(key)
+    return {
+        "run_id": cells(rid, "run id", limit=120),
+        "name": cells(row["run_name"], f"run name of {rid}", limit=120),
+        "source": cells(row["source_uri"], "source uri", limit=160),
+        "kind": str(row["source"]),
+        "experiment": cells(row["experiment"], "experiment", limit=120),
+        "status": str(row["status"]),
+        "start": when(row["start_time"]),
+        "end": when(row["end_time"]),
+        "user": cells(details.get("user") or row.get("tags.mlflow.user") or "", "user", limit=80),
+        "params": _pairs(row, PARAM_PREFIX, f"param of {rid}", cells),
+        "metrics": _metric_rows(row, key, best),
+        "tags": _pairs(row, TAG_PREFIX, f"tag of {rid}", cells),
+        "environment": _env_rows(env, cells) if env is not None else [],
+        "packages": len(env.packages) if env is not None else 0,
+        "git": _git(env, cells) if env is not None else None,
+        "datasets": [_dataset(d, cells) for d in details.get("datasets", [])],
+        "models": [_model(m, cells) for m in details.get("model_versions", [])],
+        "logged_models": [
+            {
+                "name": cells(m.get("name") or "", "logged model", limit=120),
+                "id": cells(m.get("model_id") or "", "model id", limit=80),
+            }
+            for m in details.get("logged_models", [])
+        ],
+        "artifacts": [
+            {"path": cells(a["path"], "artifact path", limit=160), "size": num(a.get("size"))}
+            for a in details.get("artifacts", [])[:MAX_ARTIFACTS]
+        ],
+        "artifacts_more": max(0, len(details.get("artifacts", [])) - MAX_ARTIFACTS),
+        "artifact_error": cells(details.get("artifact_error") or "", "artifact error", limit=300),
+    }
+
+
+def _pairs(row: pd.Series, prefix: str, where: str, cells: Cells) -> list[dict[str, str]]:
+    out = []
+    for column in row.index:
+        if column.startswith(prefix):
+            value = row[column]
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                continue
+            out.append(
+                {
+                    "key": cells(column.removeprefix(prefix), where, limit=100),
+                    "value": cells(value, where),
+                }
+            )
+    return out
+
+
+def _metric_rows(row: pd.Series, key: tuple[str, str], best: dict) -> list[dict[str, str]]:
+    out = []
+    for column in row.index:
+        if column.startswith(METRIC_PREFIX) and not pd.isna(row[column]):
+            name = column.removeprefix(METRIC_PREFIX)
+            out.append({"key": name, "last": num(row[column]), "best": num(best.get((*key, name)))})
+    return out
+
+
+def _env_rows(env: Environment, cells: Cells) -> list[dict[str, str]]:
+    skip = {ENV_GIT_DIFF}
+    return [
+        {
+            "key": k,
+            "value": cells(v, f"environment {k}", limit=200),
+            "origin": cells(o, "origin", limit=160),
+        }
+        for k, (v, o) in sorted(env.values.items())
+        if k not in skip
+    ]
+
+
+def _git(env: Environment, cells: Cells) -> dict[str, str] | None:
+    commit = env.get(ENV_GIT_COMMIT)
+    if commit is None:
+        return None
+    diff = env.get(ENV_GIT_DIFF) or ""
+    return {
+        "commit": cells(commit, "git commit", limit=80),
+        "branch": cells(env.get(ENV_GIT_BRANCH) or "", "git branch", limit=120),
+        "dirty": str(env.get(ENV_GIT_DIRTY)),
+        "diff": cells(diff, "git diff", limit=DIFF_EXCERPT_CHARS),
+    }
+
+
+def _dataset(item: dict[str, Any], cells: Cells) -> dict[str, str]:
+    return {
+        k: cells(item.get(k) or "", f"dataset {k}", limit=160)
+        for k in ("name", "digest", "source_type", "source")
+    }
+
+
+def _model(item: dict[str, Any], cells: Cells) -> dict[str, str]:
+    return {
+        "name": cells(item.get("name") or "", "model name", limit=120),
+        "version": str(item.get("version", "")),
+    }

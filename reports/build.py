@@ -1,0 +1,108 @@
+"""Making a report end to end: snapshot -> assemble -> charts -> HTML -> PDF/A -> file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from reports.assemble import ReportContent, assemble, choose_metric
+from reports.manifest import MANIFEST_NAME, build_manifest, manifest_bytes
+from reports.options import ReportOptions, iso
+from reports.pdf import FetchLog, render_pdf_bytes, write_atomically
+from reports.render import render_html
+from reports.snapshot import RunKey, Snapshot, read_snapshot
+from runreview.analysis.leaderboard import leaderboard, metric_direction
+from runreview.workspace import Workspace
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class BuiltReport:
+    """A rendered report: the PDF bytes and what went into them."""
+
+    pdf: bytes
+    html: str
+    content: ReportContent
+    manifest: dict
+    fetch_log: FetchLog
+
+
+def detail_runs_for(options: ReportOptions) -> Callable[[pd.DataFrame, pd.DataFrame], list[RunKey]]:
+    """Which runs' environment, confusion matrices and details a report reads.
+
+    The audit reads every run; the others only the top runs by the headline metric.
+    """
+
+    def choose(runs: pd.DataFrame, history: pd.DataFrame) -> list[RunKey]:
+        keys = list(zip(runs["source_uri"], runs["run_id"], strict=True))
+        metric = options.metric or choose_metric(runs)
+        if options.kind == "audit" or not metric:
+            return keys
+        direction = options.goal or metric_direction(metric)
+        board = leaderboard(runs, history, metric, direction, mode="best")
+        return list(zip(board["source_uri"], board["run_id"], strict=True))[
+            : max(10, options.top_n * 2)
+        ]
+
+    return choose
+
+
+def make_snapshot(ws: Workspace, options: ReportOptions, progress: Progress) -> Snapshot:
+    """Read what ``options`` asks for from the workspace."""
+    return read_snapshot(
+        ws,
+        experiments=list(options.experiments) or None,
+        run_ids=list(options.run_ids) or None,
+        filter_expression=options.filter,
+        detail_runs=detail_runs_for(options),
+        progress=progress,
+    )
+
+
+def render_report(
+    snapshot: Snapshot, options: ReportOptions, progress: Progress = lambda m, f: None
+) -> BuiltReport:
+    """Assemble, chart and render a snapshot to PDF bytes (no file written)."""
+    from runreview.charts import render_svg
+
+    progress("Analysing", 0.70)
+    content = assemble(snapshot, options)
+    progress("Drawing charts", 0.78)
+    svgs = {name: render_svg(chart) for name, chart in content.charts.items()}
+    html = render_html(options.kind, content.context, svgs)
+    report = {
+        "id": content.context["report_id"],
+        "kind": options.kind,
+        "title": options.display_title(),
+        "generated_at": iso(options.now_utc),
+        "options": options.to_dict(),
+        "findings": len(snapshot.findings),
+    }
+    manifest = build_manifest(content.data_files, report, content.scope)
+    attachments = {**content.data_files, MANIFEST_NAME: manifest_bytes(manifest)}
+    progress("Rendering PDF", 0.85)
+    log = FetchLog()
+    pdf = render_pdf_bytes(
+        html,
+        attachments,
+        identifier=content.context["report_id"].encode("ascii"),
+        created=options.now_utc,
+        fetch_log=log,
+    )
+    return BuiltReport(pdf=pdf, html=html, content=content, manifest=manifest, fetch_log=log)
+
+
+def write_report(
+    ws: Workspace, options: ReportOptions, out: Path, progress: Progress = lambda m, f: None
+) -> BuiltReport:
+    """Make the report and write it to ``out`` atomically."""
+    snapshot = make_snapshot(ws, options, progress)
+    built = render_report(snapshot, options, progress)
+    progress(f"Writing {out}", 0.97)
+    write_atomically(built.pdf, Path(out))
+    progress("Done", 1.0)
+    return built

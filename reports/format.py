@@ -1,0 +1,81 @@
+"""Display formatting for report cells: numbers, times, untrusted text with truncation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from reports.text import MAX_CELL_CHARS, cell, clean_text, full_hash, was_truncated
+
+
+def num(value: Any, digits: int = 6) -> str:
+    """A number for a table: NaN and infinities spelled out, never blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NaN" if isinstance(value, float) else ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return clean_text(value)
+    if math.isinf(number):
+        return "+inf" if number > 0 else "-inf"
+    return f"{number:.{digits}g}"
+
+
+def signed(value: Any) -> str:
+    """A delta with its sign."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "NaN" if math.isnan(number) else f"{number:+.4g}"
+
+
+def when(value: Any) -> str:
+    """A UTC time as ``YYYY-MM-DD HH:MM UTC`` (empty when missing)."""
+    if value is None or value is pd.NaT:
+        return ""
+    stamp = pd.Timestamp(value)
+    if pd.isna(stamp):
+        return ""
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def day(value: datetime | None) -> str:
+    """A date as ``YYYY-MM-DD``."""
+    return "" if value is None else pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+@dataclass
+class Cells:
+    """Makes untrusted values printable and remembers which were cut (for the appendix)."""
+
+    limit: int = MAX_CELL_CHARS
+    truncated: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, value: Any, where: str = "", limit: int | None = None) -> str:
+        """``value`` cleaned and cut at the limit with a visible marker."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        size = limit or self.limit
+        if was_truncated(value, size):
+            self.truncated.append(
+                {
+                    "where": clean_text(where)[:200],
+                    "chars": len(str(value)),
+                    "sha256": full_hash(value),
+                }
+            )
+        return cell(value, size)
+
+
+def run_label(row: Any, cells: Cells) -> str:
+    """A run's display name (its name, else its id), cleaned."""
+    name = row.get("run_name") if hasattr(row, "get") else None
+    if name is None or (isinstance(name, float) and math.isnan(name)) or name == "":
+        name = row["run_id"]
+    return cells(name, f"run name of {row['run_id']}", limit=80)
