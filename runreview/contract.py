@@ -173,11 +173,15 @@ class ConfusionData:
 # --- frames -----------------------------------------------------------------------------
 
 
+TIME_DTYPE = "datetime64[us, UTC]"
+TEXT_DTYPE = "str"
+
+
 def empty_runs() -> pd.DataFrame:
     """An empty runs frame with the contract's fixed columns and dtypes."""
-    frame = pd.DataFrame({c: pd.Series(dtype="object") for c in RUN_COLUMNS})
+    frame = pd.DataFrame({c: pd.Series(dtype=TEXT_DTYPE) for c in RUN_COLUMNS})
     for col in ("start_time", "end_time"):
-        frame[col] = pd.Series(dtype="datetime64[ns, UTC]")
+        frame[col] = pd.Series(dtype=TIME_DTYPE)
     return frame
 
 
@@ -185,13 +189,13 @@ def empty_history() -> pd.DataFrame:
     """An empty history frame with the contract's columns and dtypes."""
     return pd.DataFrame(
         {
-            "source": pd.Series(dtype="object"),
-            "source_uri": pd.Series(dtype="object"),
-            "run_id": pd.Series(dtype="object"),
-            "metric": pd.Series(dtype="object"),
+            "source": pd.Series(dtype=TEXT_DTYPE),
+            "source_uri": pd.Series(dtype=TEXT_DTYPE),
+            "run_id": pd.Series(dtype=TEXT_DTYPE),
+            "metric": pd.Series(dtype=TEXT_DTYPE),
             "step": pd.Series(dtype="int64"),
             "value": pd.Series(dtype="float64"),
-            "timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+            "timestamp": pd.Series(dtype=TIME_DTYPE),
         }
     )
 
@@ -214,7 +218,7 @@ def order_run_columns(frame: pd.DataFrame) -> pd.DataFrame:
     cols = RUN_COLUMNS + groups[0] + groups[1] + groups[2] + other
     frame = frame[cols]
     for col in ("start_time", "end_time"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
+        frame[col] = pd.to_datetime(frame[col], utc=True).astype(TIME_DTYPE)
     for col in groups[1]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame.reset_index(drop=True)
@@ -227,7 +231,7 @@ def normalise_history(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame[HISTORY_COLUMNS].copy()
     out["step"] = out["step"].astype("int64")
     out["value"] = out["value"].astype("float64")
-    out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True)
+    out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).astype(TIME_DTYPE)
     return out.reset_index(drop=True)
 
 
