@@ -1005,9 +1005,9 @@ def _timestamps(wall: np.ndarray) -> pd.Series:
     finite or out of range)."""
     wall = np.asarray(wall, dtype=np.float64)
     ok = np.isfinite(wall) & (np.abs(wall) < _WALL_LIMIT)
-    ns = np.full(wall.size, np.iinfo(np.int64).min, dtype=np.int64)  # NaT
-    ns[ok] = np.round(wall[ok] * 1e6).astype(np.int64) * 1000
-    return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC")
+    us = np.full(wall.size, np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+    us[ok] = np.round(wall[ok] * 1e6).astype(np.int64)
+    return pd.Series(us.view("datetime64[us]")).dt.tz_localize("UTC")
 
 
 def _history_piece(run: _RunData, metrics: set[str] | None) -> tuple[np.ndarray, list[str]]:
