@@ -40,10 +40,11 @@ system-deps:
 	fi
 
 demo: install
-	test -e $(DEMO)/mlflow.db || $(BIN)/runreview demo --dir $(DEMO)
+	$(BIN)/runreview demo --dir $(DEMO) --if-missing
 
 run: demo
-	RUNREVIEW_DEMO_DIR=$(DEMO) $(BIN)/runreview app --port $(PORT)
+	$(BIN)/runreview app --port $(PORT) \
+		--tracking-uri sqlite:///$(abspath $(DEMO))/mlflow.db --logdir $(abspath $(DEMO))/tensorboard
 
 test: install system-deps
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ stderr naming the problem and what to do; credentials in URIs are never printed)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -76,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="build the demo workspace (real scikit-learn runs)")
     demo.add_argument("--dir", default=settings.DEMO_DIR.value(), help="target folder")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--force", action="store_true", help="replace an existing workspace")
+    demo.add_argument("--force", action="store_true", help="replace an existing demo workspace")
+    demo.add_argument("--now", help="end of the demo timeline, ISO-8601 (default: today, UTC)")
+    demo.add_argument(
+        "--if-missing", action="store_true", help="do nothing when a complete demo is there"
+    )
     demo.set_defaults(func=cmd_demo)
 
     app = sub.add_parser("app", help="serve the Streamlit app on the given sources")
@@ -189,19 +194,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from runreview.demo import build_demo
 
     target = Path(args.dir)
-    if args.force and target.exists():
-        import shutil
-
-        shutil.rmtree(target)
+    if args.if_missing and _demo_complete(target):
+        print(f"Demo workspace already built in {target}")
+        return EXIT_OK
+    now = _demo_now(args.now)
     try:
-        demo = build_demo(target, seed=args.seed, progress=_progress(sys.stderr))
+        demo = build_demo(
+            target, seed=args.seed, progress=_progress(sys.stderr), now=now, overwrite=args.force
+        )
     except FileExistsError as exc:
-        raise CliError(f"{exc} (pass --force to rebuild it)") from exc
-    print(f"Demo workspace built in {target}")
+        raise CliError(f"{exc} (pass --force to rebuild a demo workspace there)") from exc
+    print(f"Demo workspace built in {target} ({demo.total_runs} runs)")
     print(f"  MLflow store:       {demo.tracking_uri}")
     print(f"  TensorBoard logdir: {demo.logdir}")
     print(f"Try: runreview runs --tracking-uri {demo.tracking_uri} --logdir {demo.logdir}")
     return EXIT_OK
+
+
+def _demo_now(text: str | None):  # noqa: ANN202 - datetime
+    """The end of the demo's timeline: ``--now``, else the start of today (UTC), so a fresh
+    demo has runs in the last week. The same seed and ``--now`` give the same workspace."""
+    from datetime import UTC, datetime
+
+    if text:
+        from runreview.analysis.periods import to_utc
+
+        return to_utc(text)
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def demo_locations(directory: Path) -> tuple[str, str]:
@@ -215,10 +234,20 @@ def demo_sources(directory: Path) -> tuple[list[str], list[str]]:
     from runreview.demo import build_demo
 
     uri, logdir = demo_locations(directory)
-    if not directory.exists() or not any(directory.iterdir()):
+    if not _demo_complete(directory):
         print(f"Building the demo workspace in {directory} ...", file=sys.stderr)
-        build_demo(directory, progress=_progress(sys.stderr))
+        build_demo(directory, progress=_progress(sys.stderr), now=_demo_now(None), overwrite=True)
     return [uri], [logdir]
+
+
+def _demo_complete(directory: Path) -> bool:
+    """True when ``directory`` holds a fully built demo workspace."""
+    from runreview.demo import MARKER_FILE
+
+    try:
+        return bool(json.loads((directory / MARKER_FILE).read_text()).get("complete"))
+    except (OSError, ValueError):
+        return False
 
 
 def cmd_app(args: argparse.Namespace) -> int:
