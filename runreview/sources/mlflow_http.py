@@ -1,0 +1,379 @@
+"""Reading an MLflow tracking server over HTTP(S) with ``MlflowClient(tracking_uri=...)``.
+
+Runs are paged with ``search_runs`` until the page token is empty (never MLflow's 100,000
+default stop), at most ``page_size`` (<= 10,000) per request, de-duplicated by run id
+because page tokens are offsets (B8-B10). History uses the server's bulk route (see
+``mlflow_http_history``). Every call is bounded in time and its failures become clear
+:class:`SourceError` messages without credentials (see ``mlflow_http_calls``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from runreview.contract import SEVERITY_INFO, SEVERITY_WARNING, Finding
+from runreview.redact import uri_secrets
+from runreview.sources.base import SourceError
+from runreview.sources.mlflow_artifacts import ArtifactAccess, LocalArtifacts, RepositoryArtifacts
+from runreview.sources.mlflow_http_calls import (
+    HttpPlan,
+    call_with_deadline,
+    describe_failure,
+    mlflow_http_limits,
+    secrets_of,
+)
+from runreview.sources.mlflow_paths import check_artifact_root
+from runreview.sources.mlflow_tables import (
+    LIFECYCLE_ACTIVE,
+    LIFECYCLE_DELETED,
+    RUN_ID_PATTERN,
+    MlflowBackend,
+    Report,
+    RunInfo,
+    RunTables,
+)
+
+T = TypeVar("T")
+
+#: Largest page runreview asks for (MLflow refuses more than 50,000; B9).
+MAX_PAGE_SIZE = 10_000
+#: Experiments per search_runs request.
+EXPERIMENTS_PER_SEARCH = 100
+#: Oldest runs first, so runs created while paging land on later pages (B10).
+RUN_ORDER = ["attributes.start_time ASC", "attributes.run_id ASC"]
+
+
+class HttpBackend(MlflowBackend):
+    """A read-only client of one tracking server."""
+
+    def __init__(
+        self,
+        uri: str,
+        source_uri: str,
+        include_deleted: bool,
+        report: Report,
+        *,
+        budget: float,
+        page_size: int = MAX_PAGE_SIZE,
+        workers: int = 4,
+        history_cap: int | None = None,
+    ) -> None:
+        super().__init__(source_uri, include_deleted, report)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
+        self._uri = uri  # with credentials: only ever handed to MLflow, never shown
+        self.plan = HttpPlan.from_budget(budget)
+        self.page_size = page_size
+        self.workers = workers
+        self.history_cap = history_cap
+        self._client_obj: Any = None
+        self._hints: dict[str, dict[str, int]] = {}
+        self._listed: list[str] | None = None
+        self._secrets = uri_secrets(uri)
+
+    # --- calls --------------------------------------------------------------------------
+
+    def call(self, fn: Callable[[], T], what: str, pages: int = 1) -> T:
+        """``fn()`` within the time budget (per page, for calls MLflow pages internally);
+        failures become :class:`SourceError`."""
+        self._ensure_client()  # the first MLflow import takes seconds: not on the server's clock
+        with mlflow_http_limits(self.plan):
+            try:
+                return call_with_deadline(fn, self.plan.deadline * pages)
+            except SourceError:
+                raise
+            except Exception as exc:
+                raise self.failure(exc, what) from None
+
+    def failure(self, exc: BaseException, what: str) -> SourceError:
+        """The credential-free error for a failed call."""
+        return describe_failure(exc, self.source_uri, what, self.plan, secrets_of(self._secrets))
+
+    @property
+    def client(self) -> Any:
+        """The MlflowClient of this server (created on first use; the constructor is cheap)."""
+        return self._ensure_client()
+
+    def _ensure_client(self) -> Any:
+        if self._client_obj is None:
+            from mlflow import MlflowClient
+
+            self._client_obj = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
+        return self._client_obj
+
+    def host_creds(self) -> Any:
+        """MLflow's host credentials for this server (same auth as MlflowClient)."""
+        from mlflow.utils.credentials import get_default_host_creds
+
+        return get_default_host_creds(self._uri)
+
+    # --- experiments and runs -----------------------------------------------------------
+
+    def _view_type(self) -> Any:
+        from mlflow.entities import ViewType
+
+        return ViewType.ALL if self.include_deleted else ViewType.ACTIVE_ONLY
+
+    def _experiments(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        token: str | None = None
+        page = 0
+        while True:
+            page += 1
+            result = self.call(
+                lambda t=token: self.client.search_experiments(
+                    view_type=self._view_type(), max_results=self.page_size, page_token=t
+                ),
+                f"experiments (page {page})",
+            )
+            for exp in result:
+                found[exp.experiment_id] = exp
+            token = result.token
+            if not token:
+                return found
+
+    def read_tables(self, experiments: list[str] | None) -> RunTables:
+        """Every run of the selected experiments, paged to the end and de-duplicated."""
+        exps = self._experiments()
+        selected = self._select(exps, experiments)
+        runs: dict[str, Any] = {}
+        duplicates = 0
+        for start in range(0, len(selected), EXPERIMENTS_PER_SEARCH):
+            batch = selected[start : start + EXPERIMENTS_PER_SEARCH]
+            duplicates += self._search_runs(batch, exps, runs)
+        if duplicates:
+            self.report(
+                Finding(
+                    SEVERITY_WARNING,
+                    self.source_uri,
+                    f"{duplicates} run(s) came back twice while paging (runs were created or "
+                    "deleted during the read); one copy of each was kept",
+                    kind="pagination",
+                )
+            )
+        tables = _tables_from_runs(list(runs.values()), exps)
+        self._remember(tables, complete=experiments is None)
+        return tables
+
+    def _select(self, exps: dict[str, Any], names: list[str] | None) -> list[str]:
+        if names is None:
+            return list(exps)
+        by_name = {e.name: e.experiment_id for e in exps.values()}
+        for name in names:
+            if name not in by_name:
+                self.report(
+                    Finding(
+                        SEVERITY_INFO,
+                        self.source_uri,
+                        f"experiment {name!r} is not on this server (or is deleted)",
+                        kind="filter",
+                    )
+                )
+        return [by_name[n] for n in dict.fromkeys(names) if n in by_name]
+
+    def _search_runs(self, exp_ids: list[str], exps: dict[str, Any], runs: dict[str, Any]) -> int:
+        duplicates = 0
+        token: str | None = None
+        page = 0
+        names = ", ".join(repr(exps[e].name) for e in exp_ids[:3])
+        while True:
+            page += 1
+            result = self.call(
+                lambda t=token: self.client.search_runs(
+                    experiment_ids=exp_ids,
+                    run_view_type=self._view_type(),
+                    max_results=self.page_size,
+                    order_by=RUN_ORDER,
+                    page_token=t,
+                ),
+                f"runs of experiment {names} (page {page})",
+            )
+            for run in result:
+                if run.info.run_id in runs:
+                    duplicates += 1
+                runs[run.info.run_id] = run
+            token = result.token
+            if not token:
+                return duplicates
+
+    def _remember(self, tables: RunTables, *, complete: bool) -> None:
+        for key, per_run in tables.metric_hints().items():
+            self._hints.setdefault(key, {}).update(per_run)
+        if complete:
+            self._listed = list(tables.runs["run_id"])
+
+    # --- history ------------------------------------------------------------------------
+
+    def read_history(self, metrics: list[str] | None, run_ids: list[str] | None) -> pd.DataFrame:
+        """Every point, through the server's bulk history route (see mlflow_http_history)."""
+        from runreview.sources.mlflow_http_history import HistoryReader
+
+        wanted = self._history_runs(run_ids)
+        hints = {
+            key: {r: h for r, h in per_run.items() if r in wanted}
+            for key, per_run in self._hints.items()
+            if metrics is None or key in metrics
+        }
+        return HistoryReader(self).read({k: v for k, v in hints.items() if v})
+
+    def _history_runs(self, run_ids: list[str] | None) -> set[str]:
+        if run_ids is None:
+            if self._listed is None:
+                self.read_tables(None)
+            return set(self._listed or [])
+        known = {r for per_run in self._hints.values() for r in per_run}
+        for run_id in dict.fromkeys(run_ids):
+            if run_id not in known:
+                self._learn_run(run_id)
+        return set(run_ids)
+
+    def _learn_run(self, run_id: str) -> None:
+        try:
+            run = self._get_run(run_id)
+        except SourceError as exc:
+            self.report(Finding(SEVERITY_WARNING, self.source_uri, str(exc), run_id=run_id))
+            return
+        exps = {run.info.experiment_id: self._get_experiment(run.info.experiment_id)}
+        self._remember(_tables_from_runs([run], exps), complete=False)
+
+    # --- one run ------------------------------------------------------------------------
+
+    def _get_run(self, run_id: str) -> Any:
+        if not RUN_ID_PATTERN.match(run_id):
+            raise SourceError(f"{run_id!r} is not a valid MLflow run id")
+        run = self.call(lambda: self.client.get_run(run_id), f"run {run_id}")
+        if run.info.lifecycle_stage == LIFECYCLE_DELETED and not self.include_deleted:
+            raise SourceError(
+                f"run {run_id!r} is deleted; set include_deleted "
+                "(RUNREVIEW_INCLUDE_DELETED=true) to read it"
+            )
+        return run
+
+    def _get_experiment(self, exp_id: str) -> Any:
+        return self.call(lambda: self.client.get_experiment(exp_id), f"experiment {exp_id}")
+
+    def run_info(self, run_id: str) -> RunInfo:
+        """The run's info and tags, and its experiment's name and artifact root."""
+        run = self._get_run(run_id)
+        exp = self._get_experiment(run.info.experiment_id)
+        deleted = LIFECYCLE_DELETED in (run.info.lifecycle_stage, exp.lifecycle_stage)
+        if deleted and not self.include_deleted:
+            raise SourceError(f"run {run_id!r} belongs to a deleted experiment")
+        return RunInfo(
+            run_id=run_id,
+            experiment_id=exp.experiment_id,
+            experiment=exp.name,
+            artifact_uri=run.info.artifact_uri or "",
+            experiment_root=exp.artifact_location,
+            user_id=run.info.user_id,
+            lifecycle_stage=LIFECYCLE_DELETED if deleted else LIFECYCLE_ACTIVE,
+            status=run.info.status,
+            tags=dict(run.data.tags),
+        )
+
+    def datasets(self, run_id: str) -> list[dict[str, Any]]:
+        """Dataset inputs from the run's ``inputs``."""
+        run = self._get_run(run_id)
+        found = []
+        for item in getattr(run.inputs, "dataset_inputs", None) or []:
+            tags = {t.key: t.value for t in item.tags}
+            ds = item.dataset
+            found.append(
+                {
+                    "name": ds.name,
+                    "digest": ds.digest,
+                    "source_type": ds.source_type,
+                    "source": ds.source,
+                    "context": tags.get("mlflow.data.context"),
+                }
+            )
+        return sorted(found, key=lambda d: str(d["name"]))
+
+    def model_versions(self, run_id: str) -> list[dict[str, Any]]:
+        """Registered versions whose run_id is this run (search_model_versions)."""
+        if not RUN_ID_PATTERN.match(run_id):
+            raise SourceError(f"{run_id!r} is not a valid MLflow run id")
+        versions = self._optional(
+            lambda: self.client.search_model_versions(f"run_id = '{run_id}'"), "model versions"
+        )
+        found = [{"name": v.name, "version": str(v.version), "status": v.status} for v in versions]
+        return sorted(found, key=lambda v: (v["name"], v["version"]))
+
+    def logged_models(self, info: RunInfo) -> list[dict[str, Any]]:
+        """Logged models (MLflow 3) of the run's experiment whose source run is this run."""
+        models = self._optional(
+            lambda: self.client.search_logged_models(
+                experiment_ids=[info.experiment_id],
+                filter_string=f"source_run_id = '{info.run_id}'",
+            ),
+            "logged models",
+        )
+        return [
+            {"model_id": m.model_id, "name": m.name, "artifact_location": m.artifact_location}
+            for m in models
+        ]
+
+    def _optional(self, fn: Callable[[], Any], what: str) -> list[Any]:
+        try:
+            return list(self.call(fn, what))
+        except SourceError as exc:
+            self.report(Finding(SEVERITY_WARNING, self.source_uri, f"{what} not read: {exc}"))
+            return []
+
+    def artifacts(self, location: str, trusted_root: str | None, run: RunInfo) -> ArtifactAccess:
+        """Remote roots through MLflow's repositories; local paths only for a local server."""
+        root = check_artifact_root(location, trusted_root)
+        if not root.is_local:
+            return RepositoryArtifacts(root, self._uri, self.call)
+        if not _is_loopback(self._uri):
+            raise SourceError(
+                f"artifacts of run {run.run_id} are on the tracking server's own disk; start "
+                "the server with --serve-artifacts (mlflow-artifacts:) to read them remotely"
+            )
+        return LocalArtifacts(root)
+
+
+def _tables_from_runs(runs: list[Any], exps: dict[str, Any]) -> RunTables:
+    rows, params, metrics, tags = [], [], [], []
+    for run in runs:
+        info = run.info
+        exp = exps.get(info.experiment_id)
+        deleted = LIFECYCLE_DELETED in (info.lifecycle_stage, getattr(exp, "lifecycle_stage", ""))
+        rows.append(
+            (
+                info.experiment_id,
+                getattr(exp, "name", None),
+                info.run_id,
+                info.run_name,
+                info.status,
+                info.start_time,
+                info.end_time,
+                LIFECYCLE_DELETED if deleted else info.lifecycle_stage,
+                info.artifact_uri,
+                info.user_id,
+            )
+        )
+        params += [(info.run_id, k, v) for k, v in run.data.params.items()]
+        tags += [(info.run_id, k, v) for k, v in run.data.tags.items()]
+        # Metric objects carry the step of the latest value (a hint for history sizing).
+        metric_objs = getattr(run.data, "_metric_objs", None)
+        if metric_objs is None:
+            metrics += [(info.run_id, k, v, 0) for k, v in run.data.metrics.items()]
+        else:
+            metrics += [(info.run_id, m.key, m.value, m.step) for m in metric_objs]
+    return RunTables.from_rows(rows, params, metrics, tags)
+
+
+def _is_loopback(uri: str) -> bool:
+    host = urlsplit(uri).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
