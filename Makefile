@@ -24,18 +24,21 @@ lock:
 		pyproject.toml -o requirements.lock
 
 # Programs the tests use that pip cannot install: Chromium (browser tests), poppler
-# (pdftotext/pdftoppm), PostgreSQL (the scale-out server path). Installed with apt-get
-# when missing and we are root; otherwise the line printed says what to install.
-SYSTEM_PROGRAMS := chromium pdftotext pdftoppm
-SYSTEM_PACKAGES := chromium poppler-utils fonts-dejavu-core
+# (pdftotext/pdftoppm), PostgreSQL (the scale-out server path), HarfBuzz subsetting (fonts
+# in PDFs). Installed with apt-get when missing and we are root; otherwise the line printed
+# says what to install.
+SYSTEM_PACKAGES := chromium poppler-utils postgresql fonts-dejavu-core libharfbuzz-subset0
 system-deps:
-	@missing=""; for p in $(SYSTEM_PROGRAMS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing system packages for:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	  else \
-	    echo "Missing programs:$$missing. Install: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; \
+	    echo "Missing:$$missing. Install: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; \
 	  fi; \
 	fi
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sources import mlflow_fixtures
+from tests.sources import mlflow_fixtures, postgres
 
 
 @dataclass
@@ -46,12 +46,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(folder: Path, port: int) -> subprocess.Popen:
+def _start_server(folder: Path, port: int, backend: str | None = None) -> subprocess.Popen:
     folder.mkdir(parents=True, exist_ok=True)
     log = (folder / "server.log").open("wb")
     cmd = [
         sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--backend-store-uri", backend or f"sqlite:///{folder / 'mlflow.db'}",
         "--artifacts-destination", str(folder / "mlartifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
@@ -119,3 +119,35 @@ def mlruns_copy(mlflow_stores: MlflowStores, tmp_path: Path) -> Path:
     target = tmp_path / "mlruns"
     shutil.copytree(mlflow_stores.mlruns, target, symlinks=True)
     return target
+
+
+@dataclass
+class PostgresServer:
+    """An MLflow tracking server backed by a real PostgreSQL, filled like the sqlite one."""
+
+    uri: str
+    manifest: dict
+
+
+@pytest.fixture(scope="session")
+def postgres_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """PostgreSQL (Debian's package) + ``mlflow server`` on it, both on 127.0.0.1.
+
+    Fails (never skips) when PostgreSQL is missing: the scale-out path must run in CI.
+    """
+    root = tmp_path_factory.mktemp("postgres-mlflow")
+    pg = postgres.start_postgres(free_port())
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = _start_server(root / "server", port, backend=pg.uri())
+    try:
+        built = mlflow_fixtures.start_child("server", root / "built", uri)
+        try:
+            manifest = mlflow_fixtures.finish_child(built, root / "built")
+        except RuntimeError as exc:
+            log = (root / "server" / "server.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{exc}\nserver log:\n{log}") from None
+        yield PostgresServer(uri, manifest)
+    finally:
+        _stop(server)
+        postgres.stop_postgres(pg)
