@@ -1,65 +1,168 @@
 """The app's only caching module: every read of a store goes through here.
 
-Cache keys are explicit and hold no credentials: sources are keyed by their redacted URIs
-plus a refresh counter, and the full locations stay in server-side configuration.
+Cache keys are explicit and hold no credentials: sources are keyed by
+``SourceConfig.cache_key()`` (redacted URIs, plus a keyed hash where credentials were
+removed) and a generation number that the sidebar's Refresh raises for every session at
+once. Full locations are passed as unhashed ``_`` arguments and never stored in a key.
+
+Open workspaces are kept across refreshes: a refresh re-reads runs and history through the
+same sources, which pick up new runs and new points of live runs incrementally
+(TensorBoard files are read from their last offset). A workspace whose sources could not
+all be opened or read is opened again on refresh.
 """
 
 from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
 
 from app.state import SourceConfig
+from runreview.analysis.importance import ImportanceResult, param_importance
 from runreview.contract import ConfusionData, Environment, Finding
 from runreview.workspace import Workspace
 
+CacheKey = tuple[str, ...]
+
+
+@dataclass
+class _Generations:
+    """Refresh counters per set of sources, shared by every session of the server."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    data: dict[CacheKey, int] = field(default_factory=dict)
+    reopen: dict[CacheKey, int] = field(default_factory=dict)
+
+
+@st.cache_resource(show_spinner=False)
+def _generations() -> _Generations:
+    return _Generations()
+
+
+def generation(config: SourceConfig) -> int:
+    """How many times the sources of ``config`` were refreshed (part of every data key)."""
+    return _generations().data.get(config.cache_key(), 0)
+
+
+def refresh(config: SourceConfig) -> None:
+    """Make the next read of ``config``'s sources fetch new runs and points."""
+    gens, key = _generations(), config.cache_key()
+    ws = workspace(config)
+    failed = bool(ws.open_errors or ws.read_errors)  # errors stick to a workspace: reopen
+    with gens.lock:
+        gens.data[key] = gens.data.get(key, 0) + 1
+        if failed:
+            gens.reopen[key] = gens.reopen.get(key, 0) + 1
+
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _workspace(key: tuple[str, ...], _config: SourceConfig, refresh: int) -> Workspace:
-    """One open workspace per set of sources; ``_config`` is not hashed (it may hold secrets)."""
+def _workspace(key: CacheKey, reopen: int, _config: SourceConfig) -> Workspace:
+    """One open workspace per set of sources; ``_config`` (full locations) is not hashed."""
     return Workspace.open(_config.tracking_uris, _config.logdirs)
 
 
-def workspace(config: SourceConfig, refresh: int = 0) -> Workspace:
+def workspace(config: SourceConfig) -> Workspace:
     """The open workspace for ``config`` (shared by every session using the same sources)."""
-    return _workspace(config.key(), config, refresh)
+    key = config.cache_key()
+    return _workspace(key, _generations().reopen.get(key, 0), config)
+
+
+def fresh_workspace(config: SourceConfig) -> Workspace:
+    """A newly opened workspace (not cached): a report reads its own consistent snapshot,
+    exactly as ``runreview report`` does. Close it when done."""
+    return Workspace.open(config.tracking_uris, config.logdirs)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _runs(key: tuple[str, ...], refresh: int, _ws: Workspace) -> pd.DataFrame:
-    return _ws.runs()
+def _runs(key: CacheKey, gen: int, _ws: Workspace) -> pd.DataFrame:
+    frame = _ws.runs()
+    frame.attrs["read_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return frame
 
 
-def load_runs(config: SourceConfig, refresh: int = 0) -> pd.DataFrame:
-    """The runs frame of every configured source."""
-    return _runs(config.key(), refresh, workspace(config, refresh))
+def load_runs(config: SourceConfig) -> pd.DataFrame:
+    """The runs frame of every source of ``config`` (all experiments)."""
+    return _runs(config.cache_key(), generation(config), workspace(config))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _history(
-    key: tuple[str, ...], refresh: int, metrics: tuple[str, ...] | None, _ws: Workspace
+    key: CacheKey,
+    gen: int,
+    metrics: tuple[str, ...] | None,
+    run_ids: tuple[str, ...] | None,
+    _ws: Workspace,
 ) -> pd.DataFrame:
-    return _ws.history(list(metrics) if metrics else None)
+    return _ws.history(
+        list(metrics) if metrics else None, list(run_ids) if run_ids is not None else None
+    )
 
 
 def load_history(
-    config: SourceConfig, metrics: list[str] | None = None, refresh: int = 0
+    config: SourceConfig, metrics: list[str] | None = None, run_ids: list[str] | None = None
 ) -> pd.DataFrame:
-    """The history of the given metrics (all when None) across every source."""
-    key = tuple(sorted(metrics)) if metrics else None
-    return _history(config.key(), refresh, key, workspace(config, refresh))
+    """Every point of ``metrics`` (all when None) of ``run_ids`` (all when None)."""
+    metric_key = tuple(sorted(set(metrics))) if metrics else None
+    run_key = tuple(sorted(set(run_ids))) if run_ids is not None else None
+    return _history(config.cache_key(), generation(config), metric_key, run_key, workspace(config))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _environment(
+    key: CacheKey, gen: int, source_uri: str, run_id: str, _ws: Workspace
+) -> Environment:
+    return _ws.environment(source_uri, run_id)
 
 
 def load_environment(config: SourceConfig, source_uri: str, run_id: str) -> Environment:
-    """The environment record of one run (sources cache their own reads)."""
-    return workspace(config).environment(source_uri, run_id)
+    """The environment record of one run."""
+    return _environment(
+        config.cache_key(), generation(config), source_uri, run_id, workspace(config)
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _confusion(
+    key: CacheKey, gen: int, source_uri: str, run_id: str, _ws: Workspace
+) -> list[ConfusionData]:
+    return _ws.confusion(source_uri, run_id)
 
 
 def load_confusion(config: SourceConfig, source_uri: str, run_id: str) -> list[ConfusionData]:
-    """The confusion matrices of one run."""
-    return workspace(config).confusion(source_uri, run_id)
+    """The confusion matrices of one run (possibly none)."""
+    return _confusion(config.cache_key(), generation(config), source_uri, run_id, workspace(config))
 
 
-def findings(config: SourceConfig, refresh: int = 0) -> list[Finding]:
-    """Every problem met while reading the configured sources."""
-    return workspace(config, refresh).findings()
+@st.cache_data(show_spinner=False, max_entries=32)
+def _importance(
+    key: CacheKey,
+    gen: int,
+    metric: str,
+    run_keys: tuple[tuple[str, str], ...],
+    params: tuple[str, ...] | None,
+    _runs: pd.DataFrame,
+) -> ImportanceResult:
+    return param_importance(_runs, metric, list(params) if params else None, random_state=0)
+
+
+def load_importance(
+    config: SourceConfig, runs: pd.DataFrame, metric: str, params: list[str] | None
+) -> ImportanceResult:
+    """Parameter importance of ``metric`` over ``runs`` (keyed by their run keys)."""
+    keys = tuple(zip(runs["source_uri"], runs["run_id"], strict=True))
+    chosen = tuple(params) if params else None
+    return _importance(config.cache_key(), generation(config), metric, keys, chosen, runs)
+
+
+def findings(config: SourceConfig) -> list[Finding]:
+    """Every problem met so far while reading ``config``'s sources (not cached: live)."""
+    return workspace(config).findings()
+
+
+def source_errors(config: SourceConfig) -> list[Finding]:
+    """The sources of ``config`` that could not be opened, or not read at all."""
+    ws = workspace(config)
+    return list(ws.open_errors) + [f for f in ws.read_errors if f not in ws.open_errors]

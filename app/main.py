@@ -1,32 +1,125 @@
-"""The runreview app: the frame around every page (entry script for ``streamlit run``)."""
+"""The runreview app: the frame around every page (entry script for ``streamlit run``).
+
+The sidebar holds what every page shares: the sources (configured ones from the
+environment, ``.streamlit/secrets.toml`` or the demo workspace, plus any added here), the
+experiments to include, and Refresh. Pages read the selection from ``app.state``.
+"""
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
-from app import state
+from app import common, loaders, state
 
 st.set_page_config(page_title="runreview", layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", url_path="overview", default=True),
-    st.Page("pages/runs.py", title="Runs", url_path="runs"),
+    st.Page("views/overview.py", title="Overview", url_path="overview", default=True),
+    st.Page("views/runs.py", title="Runs", url_path="runs"),
+    st.Page("views/leaderboard.py", title="Leaderboard", url_path="leaderboard"),
+    st.Page("views/overlays.py", title="Metric overlays", url_path="overlays"),
+    st.Page("views/confusion.py", title="Confusion matrices", url_path="confusion"),
+    st.Page("views/environment.py", title="Environment diff", url_path="environment"),
+    st.Page("views/importance.py", title="Parameter importance", url_path="importance"),
+    st.Page("views/report.py", title="Report", url_path="report"),
 ]
+ADD_KEY = "w.add_source"
+NOTICE_KEY = "_source_notice"
 
 
-def sidebar(config: state.SourceConfig) -> None:
-    """The sources in use, and a refresh button that re-reads them."""
+def _add_source() -> None:
+    """Callback of the "add a source" box: store the location, clear the box."""
+    message = state.add_source(st.session_state.get(ADD_KEY, ""))
+    st.session_state[ADD_KEY] = ""  # the typed text never stays in session state
+    st.session_state[NOTICE_KEY] = message or ""
+
+
+def _refresh() -> None:
+    """Callback of Refresh (no arguments: a config with credentials is never stored with
+    the widget)."""
+    loaders.refresh(state.active_sources())
+
+
+def _toggle_source(key: str, widget_key: str) -> None:
+    state.set_source_enabled(key, bool(st.session_state[widget_key]))
+
+
+def source_toggles() -> None:
+    """One checkbox per source (its credential-free key), and a box to add one."""
+    st.subheader("Sources")
+    choices = state.source_choices()
+    if not choices:
+        st.warning("No sources configured: set MLFLOW_TRACKING_URI / RUNREVIEW_LOGDIR.")
+    for choice in choices:
+        widget_key = "w.src." + hashlib.sha256(choice.key.encode()).hexdigest()[:12]
+        left, right = st.columns([5, 1]) if choice.origin == "added" else (st, None)
+        left.checkbox(
+            common.safe_md(f"{choice.kind}: {choice.key}"),
+            value=choice.enabled,
+            key=widget_key,
+            on_change=_toggle_source,
+            args=(choice.key, widget_key),
+            help=f"from {choice.origin}",
+        )
+        if right is not None:
+            right.button(
+                ":material/close:",
+                key=widget_key + ".rm",
+                on_click=state.remove_source,
+                args=(choice.key,),
+                help="Remove this source",
+                type="tertiary",
+            )
+    if state.extra_sources_allowed():
+        st.text_input(
+            "Add a tracking URI or logdir",
+            key=ADD_KEY,
+            on_change=_add_source,
+            placeholder="sqlite:///path/mlflow.db or /path/to/logdir",
+            help="Locations with credentials must be configured on the server instead.",
+        )
+    notice = st.session_state.pop(NOTICE_KEY, "")
+    if notice:
+        st.error(notice)
+
+
+def experiment_picker(config: state.SourceConfig) -> None:
+    """The experiments to include, across sources (none chosen: all)."""
+    if config.is_empty():
+        return
+    with st.spinner("Reading runs ..."):
+        runs = loaders.load_runs(config)
+    counts = runs["experiment"].astype(str).value_counts()
+    names = sorted(counts.index)
+    state.widget(
+        state.EXPERIMENTS,
+        st.multiselect,
+        "Experiments",
+        options=names,
+        format_func=lambda name: f"{name} ({counts.get(name, 0)} runs)",
+        placeholder="All experiments",
+    )
+    common.show_open_errors(loaders.source_errors(config))
+    read_at = runs.attrs.get("read_at", "")
+    st.button(
+        "Refresh",
+        on_click=_refresh,
+        help="Read the sources again: new runs, and new points of runs still training.",
+    )
+    if read_at:
+        st.caption(f"Runs read {read_at}")
+
+
+def sidebar() -> None:
+    """Sources, experiments and refresh."""
     with st.sidebar:
-        st.caption("Sources")
-        if config.is_empty():
-            st.warning("No sources configured. Run `runreview demo` or pass --tracking-uri.")
-        for label in config.key():
-            st.text(label)
-        if st.button("Refresh", help="Re-read the stores: new runs and new points"):
-            st.session_state["refresh"] = state.refresh_counter() + 1
+        source_toggles()
+        experiment_picker(state.active_sources())
 
 
-config = state.configured_sources()
-st.session_state["sources"] = config
-sidebar(config)
-st.navigation(PAGES).run()
+state.sync_url()
+navigation = st.navigation(PAGES)
+sidebar()
+navigation.run()

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-
     from runreview.analysis.confusion import ConfusionDiff
     from runreview.analysis.importance import ImportanceResult
     from runreview.analysis.overlay import BandResult, OverlayResult
@@ -156,6 +155,25 @@ def progress_chart(progress: pd.DataFrame, metric: str):  # noqa: ANN201
             y=alt.Y("best:Q", title=f"best {metric} so far", scale=alt.Scale(zero=False)),
         )
         .properties(width=WIDTH, height=200)
+    )
+
+
+def runs_timeline_chart(per_day: pd.DataFrame):  # noqa: ANN201
+    """Runs started per day, stacked by source: ``per_day`` has ``date``, ``source``, ``runs``
+    (as made by ``runreview.analysis.summary.runs_per_day``)."""
+    alt = _alt()
+    data = per_day[["date", "source", "runs"]].copy()
+    data["date"] = pd.to_datetime(data["date"], utc=True).dt.strftime("%Y-%m-%d")
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("date:T", title="start date (UTC)"),
+            y=alt.Y("runs:Q", title="runs started", stack="zero"),
+            color=alt.Color("source:N", title="source"),
+            tooltip=["date:T", "source:N", "runs:Q"],
+        )
+        .properties(width=WIDTH, height=160)
     )
 
 

@@ -1,0 +1,95 @@
+"""Environment diff: N runs side by side (python, platform, CUDA, GPU, git, packages)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app import common, loaders, state
+from runreview.analysis.envdiff import env_diff
+from runreview.contract import ENV_GIT_DIFF, Environment
+
+
+def as_text(value: object) -> str:
+    """A cell's text: JSON for lists and dicts, empty for missing."""
+    if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
+        return ""
+    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else str(value)
+
+
+def text_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with ``columns`` as text (mixed JSON values cannot go to Arrow as they are)."""
+    out = frame.copy()
+    for column in columns:
+        out[column] = out[column].map(as_text)
+    return out
+
+
+scope = common.open_scope("Environment diff")
+keys, _ = common.run_choice(scope, common.current_metric(scope), default_count=3)
+show_all = state.widget(state.ENV_ALL, st.toggle, "Show identical rows too")
+
+envs: list[Environment] = []
+for key in keys:
+    try:
+        envs.append(loaders.load_environment(scope.config, *key))
+    except Exception as error:  # noqa: BLE001 - one broken run must not blank the page
+        common.show_error(f"Run {scope.label(key)}", error)
+if not envs:
+    st.warning("No environment could be read for the chosen runs.")
+    st.stop()
+empty = [scope.label((e.source_uri, e.run_id)) for e in envs if e.is_empty()]
+if empty:
+    st.info(common.safe_md(f"Nothing recorded for: {', '.join(empty)}"))
+result = env_diff(envs, only_differences=not show_all)
+
+legend = pd.DataFrame(
+    {
+        "column": result.labels,
+        "run": [scope.label(k) for k in result.runs],
+        "baseline": [i == 0 for i in range(len(result.labels))],
+    }
+)
+st.dataframe(legend, hide_index=True, width="stretch")
+
+if result.summaries:
+    st.subheader("Against the baseline")
+    summary = pd.DataFrame(
+        {"run": list(result.summaries), "differences": list(result.summaries.values())}
+    )
+    st.dataframe(summary, hide_index=True, width="stretch")
+
+st.subheader("Python, platform, CUDA, GPU, git")
+values = result.table[result.table["key"] != ENV_GIT_DIFF]
+st.dataframe(text_table(values, result.labels), hide_index=True, width="stretch")
+if result.hidden_rows:
+    st.caption(f"{result.hidden_rows} identical row(s) hidden.")
+with st.expander("Where each value came from"):
+    origins = result.origins[result.origins["key"] != ENV_GIT_DIFF]
+    st.dataframe(text_table(origins, result.labels), hide_index=True, width="stretch")
+
+st.subheader("Packages")
+if result.hidden_packages:
+    st.caption(f"{result.hidden_packages} package(s) with the same version everywhere hidden.")
+if result.package_changes:
+    tabs = st.tabs([common.safe_md(f"{label} vs baseline") for label in result.package_changes])
+    for tab, changes in zip(tabs, result.package_changes.values(), strict=True):
+        shown = changes if show_all else changes[changes["change"] != "unchanged"]
+        counts = shown.groupby(["change", "severity"]).size().rename("packages").reset_index()
+        tab.dataframe(counts, hide_index=True)
+        tab.dataframe(
+            text_table(shown, ["version_a", "version_b"]), hide_index=True, width="stretch"
+        )
+with st.expander("All runs side by side"):
+    st.dataframe(text_table(result.packages, result.labels), hide_index=True, width="stretch")
+
+st.subheader("Uncommitted changes (git diff)")
+diffs = [(label, env.get(ENV_GIT_DIFF)) for label, env in zip(result.labels, envs, strict=True)]
+diffs = [(label, diff) for label, diff in diffs if diff]
+if not diffs:
+    st.caption("No run recorded a git diff.")
+for label, diff in diffs:
+    st.text(label)
+    st.code(str(diff), language="diff")

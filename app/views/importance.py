@@ -1,0 +1,54 @@
+"""Parameter importance: correlations and random-forest permutation importance for a metric."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import common, loaders, state
+from runreview import charts
+
+NUMBER = st.column_config.NumberColumn(format="%.3f")
+P_VALUE = st.column_config.NumberColumn(format="%.2g")
+FORMATS = {
+    "pearson": NUMBER, "spearman": NUMBER, "importance_mean": NUMBER, "importance_std": NUMBER,
+    "pearson_p": P_VALUE, "spearman_p": P_VALUE,
+}  # fmt: skip
+
+scope = common.open_scope("Parameter importance")
+metric = common.metric_choice(scope)
+if metric is None:
+    st.stop()
+left, right = st.columns([3, 1])
+params = state.widget(
+    state.IMP_PARAMS,
+    left.multiselect,
+    "Params",
+    options=common.param_names(scope.runs),
+    placeholder="All params",
+)
+only_selected = state.widget(state.IMP_SELECTED, right.toggle, "Only the selected runs")
+runs = scope.runs
+if only_selected:
+    selected = set(state.get(state.RUNS))
+    keys = [state.run_key(u, r) for u, r in zip(runs["source_uri"], runs["run_id"], strict=True)]
+    runs = runs[[k in selected for k in keys]].reset_index(drop=True)
+
+try:
+    with st.spinner(f"Fitting a random forest on {len(runs)} runs ..."):
+        result = loaders.load_importance(scope.config, runs, metric, params or None)
+except ValueError as error:
+    common.show_error("Cannot weigh the params", error)
+    st.stop()
+
+for warning in result.warnings:
+    st.warning(common.safe_md(warning))
+counts = st.columns(3)
+counts[0].metric("Runs used", result.n_runs)
+counts[1].metric("Model inputs", result.n_features)
+counts[2].metric(
+    "R² in sample", "—" if result.r2_in_sample is None else f"{result.r2_in_sample:.3f}"
+)
+if result.table["importance_mean"].notna().any():
+    common.show_chart(charts.importance_chart(result))
+st.dataframe(result.table, hide_index=True, width="stretch", column_config=FORMATS)
+st.caption(common.safe_md(result.description))

@@ -1,0 +1,46 @@
+"""Overview: runs per source and experiment, latest and failed runs, data completeness."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import common, loaders
+from runreview import charts
+from runreview.analysis.summary import (
+    failed_runs,
+    latest_runs,
+    runs_per_day,
+    source_summary,
+)
+
+scope = common.open_scope("Overview", require_runs=False)
+runs = scope.runs
+failed = failed_runs(runs)
+
+counts = st.columns(4)
+counts[0].metric("Runs", len(runs))
+counts[1].metric("Sources", runs["source_uri"].nunique())
+counts[2].metric("Experiments", runs["experiment"].nunique())
+counts[3].metric("Failed runs", len(failed))
+
+st.subheader("Runs per source and experiment")
+summary = source_summary(runs)
+st.dataframe(summary, hide_index=True, width="stretch", column_config=common.number_config(summary))
+per_day = runs_per_day(runs)
+if not per_day.empty:
+    common.show_chart(charts.runs_timeline_chart(per_day))
+
+st.subheader("Latest runs")
+latest = latest_runs(runs, 10) if len(runs) else runs
+st.dataframe(latest, hide_index=True, width="stretch", column_config=common.number_config(latest))
+
+st.subheader("Failed runs")
+if failed.empty:
+    st.success("No failed or killed runs.")
+else:
+    st.dataframe(
+        failed, hide_index=True, width="stretch", column_config=common.number_config(failed)
+    )
+
+st.subheader("Data completeness")
+common.show_findings(loaders.findings(scope.config))

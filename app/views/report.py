@@ -1,0 +1,189 @@
+"""Report: build a weekly, stakeholder or audit PDF, exactly as ``runreview report`` does."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shlex
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from app import common, loaders, state
+from reports.build import BuiltReport, Progress, make_snapshot, render_report
+from reports.options import KINDS, TITLES, ReportOptions, iso
+from runreview.analysis.filtering import FilterError, parse_filter
+from runreview.analysis.periods import PeriodError, parse_since
+from runreview.redact import redact_uri
+from runreview.sources.base import SourceError
+
+RESULT_KEY = "_report"  # the last PDF built in this session, and what it is
+GOALS = {"auto": "From the metric's name", "min": "Lower is better", "max": "Higher is better"}
+
+
+def cli_command(options: ReportOptions, config: state.SourceConfig) -> str:
+    """The ``runreview report`` command that writes the same PDF (credentials left out)."""
+    words = ["runreview", "report", "--template", options.kind]
+    for uri in config.tracking_uris:
+        safe = redact_uri(uri)
+        words += ["--tracking-uri", safe if safe == uri else "$MLFLOW_TRACKING_URI"]
+    for logdir in config.logdirs:
+        words += ["--logdir", logdir]
+    for name in options.experiments:
+        words += ["--experiment", name]
+    for flag, value in (("--metric", options.metric), ("--goal", options.goal)):
+        if value:
+            words += [flag, value]
+    words += ["--since", options.since or "", "--top", str(options.top_n)]
+    if options.filter:
+        words += ["--filter", options.filter]
+    words += ["--now", iso(options.now_utc) or "", "--out", "report.pdf"]
+    return " ".join(w if w.startswith("$") else shlex.quote(w) for w in words)
+
+
+def page_count(pdf: bytes) -> int:
+    """Pages of a PDF."""
+    from pypdf import PdfReader
+
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def read_and_render(
+    options: ReportOptions, config: state.SourceConfig, progress: Progress
+) -> BuiltReport:
+    """What ``runreview report`` does: a fresh workspace, a snapshot, the PDF.
+
+    Raises SourceError when a source cannot be opened or read: no half report.
+    """
+    ws = loaders.fresh_workspace(config)
+    try:
+        ws.raise_for_errors()
+        snapshot = make_snapshot(ws, options, progress)
+        if ws.read_errors:
+            raise SourceError(ws.read_errors[0].message)
+        return render_report(snapshot, options, progress)
+    finally:
+        ws.close()
+
+
+def describe(built: BuiltReport, options: ReportOptions, config: state.SourceConfig) -> dict:
+    """What the preview shows, and the PDF bytes the download button offers."""
+    context = built.content.context
+    return {
+        "pdf": built.pdf,
+        "kind": options.kind,
+        "report_id": context["report_id"],
+        "now": iso(options.now_utc),
+        "pages": page_count(built.pdf),
+        "complete": bool(context["completeness"]["complete"]),
+        "problems": int(context["completeness"]["problem_count"]),
+        "runs": int(context["run_count"]),
+        "sha256": hashlib.sha256(built.pdf).hexdigest(),
+        "command": cli_command(options, config),
+    }
+
+
+def build(options: ReportOptions, config: state.SourceConfig) -> dict | None:
+    """Build the report with progress shown; None (after an error box) when it failed."""
+    with st.status(f"Building the {options.kind} report ...", expanded=True) as status:
+        bar = st.progress(0.0, text="Opening the sources")
+
+        def progress(message: str, fraction: float) -> None:
+            bar.progress(min(1.0, max(0.0, fraction)), text=common.safe_md(message))
+
+        try:
+            built = read_and_render(options, config, progress)
+        except Exception as error:  # noqa: BLE001 - shown; nothing half-made is offered
+            common.show_error("No report", error)
+            status.update(label="No report", state="error")
+            return None
+        status.update(label="Report ready", state="complete", expanded=False)
+    return describe(built, options, config)
+
+
+scope = common.open_scope("Report")
+kind = state.widget(
+    state.RP_KIND,
+    st.segmented_control,
+    "Kind",
+    options=list(KINDS),
+    format_func=lambda k: TITLES[k],
+    required=True,
+)
+left, right = st.columns(2)
+with left:
+    metric = common.metric_choice(scope, "Headline metric")
+goal = state.widget(state.RP_GOAL, right.radio, "Goal", options=list(GOALS), format_func=GOALS.get)
+since = state.widget(
+    state.RP_SINCE, left.text_input, "Period since", help="7d, 2w, 24h or a date; empty: all time"
+)
+top_n = state.widget(
+    state.RP_TOP, right.number_input, "Runs in the leaderboard", min_value=1, max_value=100
+)
+experiments = state.widget(
+    state.RP_EXPERIMENTS,
+    st.multiselect,
+    "Experiments",
+    options=sorted(set(scope.runs["experiment"].astype(str))),
+    fallback=state.get(state.EXPERIMENTS) or None,
+    placeholder="All experiments",
+)
+expression = state.widget(
+    state.RP_FILTER,
+    st.text_input,
+    "Filter (MLflow search syntax)",
+    fallback=state.get(state.FILTER) or None,
+    placeholder="params.model = 'rf'",
+)
+
+problems = []
+now = datetime.now(UTC).replace(microsecond=0)
+if since.strip():
+    try:
+        parse_since(since.strip(), now)
+    except PeriodError as error:
+        problems.append(f"Period: {error}")
+try:
+    parse_filter(expression)
+except FilterError as error:
+    problems.append(f"Filter: {error}")
+    st.code(error.pointer, language=None)
+for problem in problems:
+    st.error(common.safe_md(problem))
+
+if st.button("Generate", type="primary", disabled=bool(problems) or kind is None):
+    options = ReportOptions(
+        kind=kind,
+        now=now,
+        metric=metric,
+        goal=None if goal == "auto" else goal,
+        since=since.strip() or None,
+        experiments=tuple(experiments),
+        filter=expression.strip() or None,
+        top_n=int(top_n),
+    )
+    st.session_state[RESULT_KEY] = build(options, scope.config)
+
+made = st.session_state.get(RESULT_KEY)
+if made:
+    st.subheader("Preview")
+    facts = st.columns(3)
+    facts[0].metric("Pages", made["pages"])
+    facts[1].metric("Runs", made["runs"])
+    facts[2].metric("Data", "complete" if made["complete"] else f"{made['problems']} problem(s)")
+    if not made["complete"]:
+        st.warning("Some data could not be read: the report lists it under data completeness.")
+    st.caption(
+        f"Report {made['report_id']}: {TITLES[made['kind']]}, made {made['now']}, "
+        f"{len(made['pdf']):,} bytes, "
+        f"SHA-256 {made['sha256']}"
+    )
+    st.download_button(
+        "Download PDF",
+        data=made["pdf"],
+        file_name=f"runreview-{made['kind']}-{made['report_id']}.pdf",
+        mime="application/pdf",
+        type="primary",
+    )
+    st.caption("The same PDF, byte for byte, from the command line:")
+    st.code(made["command"], language="bash")
