@@ -85,6 +85,7 @@ def assemble(snapshot: Snapshot, options: ReportOptions) -> ReportContent:
     ctx["snapshot_sha256"] = snapshot_hash(content.data_files)
     ctx["report_id"] = report_id(options, ctx["snapshot_sha256"])
     ctx["truncated_values"] = cells.truncated
+    ctx["missing_glyphs"] = []
     return content
 
 

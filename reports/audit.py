@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 DIFF_EXCERPT_CHARS = 2000
 MAX_ARTIFACTS = 50
+#: Params (and tags) printed per run; the rest are counted, hashed and left to runs.csv.
+MAX_PAIRS_SHOWN = 200
 
 
 def audit(
@@ -98,9 +101,9 @@ def _run_section(row: pd.Series, snapshot: Snapshot, best: dict, cells: Cells) -
         "start": when(row["start_time"]),
         "end": when(row["end_time"]),
         "user": cells(details.get("user") or row.get("tags.mlflow.user") or "", "user", limit=80),
-        "params": _pairs(row, PARAM_PREFIX, f"param of {rid}", cells),
+        **_pairs(row, PARAM_PREFIX, "params", rid, cells),
         "metrics": _metric_rows(row, key, best),
-        "tags": _pairs(row, TAG_PREFIX, f"tag of {rid}", cells),
+        **_pairs(row, TAG_PREFIX, "tags", rid, cells),
         "environment": _env_rows(env, cells) if env is not None else [],
         "packages": len(env.packages) if env is not None else 0,
         "git": _git(env, cells) if env is not None else None,
@@ -122,20 +125,33 @@ def _run_section(row: pd.Series, snapshot: Snapshot, best: dict, cells: Cells) -
     }
 
 
-def _pairs(row: pd.Series, prefix: str, where: str, cells: Cells) -> list[dict[str, str]]:
-    out = []
-    for column in row.index:
-        if column.startswith(prefix):
-            value = row[column]
-            if value is None or (isinstance(value, float) and np.isnan(value)):
-                continue
-            out.append(
-                {
-                    "key": cells(column.removeprefix(prefix), where, limit=100),
-                    "value": cells(value, where),
-                }
-            )
-    return out
+def _pairs(row: pd.Series, prefix: str, kind: str, rid: str, cells: Cells) -> dict[str, Any]:
+    """``{kind: [{key, value}], kind_more: N}``: at most :data:`MAX_PAIRS_SHOWN` pairs; the
+    rest are counted, and the full list is hashed into the appendix."""
+    values = {
+        column.removeprefix(prefix): row[column]
+        for column in row.index
+        if column.startswith(prefix) and not _missing(row[column])
+    }
+    where = f"{kind[:-1]} of {rid}"
+    shown = [
+        {"key": cells(k, where, limit=100), "value": cells(v, where)}
+        for k, v in list(values.items())[:MAX_PAIRS_SHOWN]
+    ]
+    hidden = len(values) - len(shown)
+    if hidden:
+        listing = json.dumps({k: str(v) for k, v in values.items()}, sort_keys=True)
+        cells.note(
+            f"{kind} of run {rid}",
+            listing,
+            f"{len(values)} {kind}, first {len(shown)} shown (all in runs.csv); the hash is "
+            "of their sorted JSON",
+        )
+    return {kind: shown, f"{kind}_more": hidden}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _metric_rows(row: pd.Series, key: tuple[str, str], best: dict) -> list[dict[str, str]]:

@@ -11,10 +11,13 @@ import pandas as pd
 from reports.assemble import ReportContent, assemble, choose_metric
 from reports.manifest import MANIFEST_NAME, build_manifest, manifest_bytes
 from reports.options import ReportOptions, iso
-from reports.pdf import FetchLog, render_pdf_bytes, write_atomically
-from reports.render import render_html
+from reports.pdf import FetchLog, write_atomically
+from reports.render import chart_svg, render_html
+from reports.sandbox import render_pdf_limited
 from reports.snapshot import RunKey, Snapshot, read_snapshot
+from runreview import settings
 from runreview.analysis.leaderboard import leaderboard, metric_direction
+from runreview.sources.base import SourceError
 from runreview.workspace import Workspace
 
 Progress = Callable[[str, float], None]
@@ -66,14 +69,17 @@ def make_snapshot(ws: Workspace, options: ReportOptions, progress: Progress) -> 
 def render_report(
     snapshot: Snapshot, options: ReportOptions, progress: Progress = lambda m, f: None
 ) -> BuiltReport:
-    """Assemble, chart and render a snapshot to PDF bytes (no file written)."""
-    from runreview.charts import render_svg
+    """Assemble, chart and render a snapshot to PDF bytes (no file written).
 
+    The PDF is rendered in a child process under RUNREVIEW_REPORT_TIMEOUT and
+    RUNREVIEW_REPORT_MAX_MB (:class:`reports.pdf.ReportTooLarge` past either). When some
+    characters have no glyph in the installed fonts, the report is rendered again with a
+    warning naming them, so it never shows empty boxes silently.
+    """
     progress("Analysing", 0.70)
     content = assemble(snapshot, options)
     progress("Drawing charts", 0.78)
-    svgs = {name: render_svg(chart) for name, chart in content.charts.items()}
-    html = render_html(options.kind, content.context, svgs)
+    svgs = {name: chart_svg(chart) for name, chart in content.charts.items()}
     report = {
         "id": content.context["report_id"],
         "kind": options.kind,
@@ -85,22 +91,44 @@ def render_report(
     manifest = build_manifest(content.data_files, report, content.scope)
     attachments = {**content.data_files, MANIFEST_NAME: manifest_bytes(manifest)}
     progress("Rendering PDF", 0.85)
+    html, pdf, log = _render(options, content, svgs, attachments)
+    if log.missing_glyphs:
+        content.context["missing_glyphs"] = list(log.missing_glyphs)
+        html, pdf, log = _render(options, content, svgs, attachments)
+    return BuiltReport(pdf=pdf, html=html, content=content, manifest=manifest, fetch_log=log)
+
+
+def _render(
+    options: ReportOptions,
+    content: ReportContent,
+    svgs: dict[str, str],
+    attachments: dict[str, bytes],
+) -> tuple[str, bytes, FetchLog]:
+    html = render_html(options.kind, content.context, svgs)
     log = FetchLog()
-    pdf = render_pdf_bytes(
+    pdf = render_pdf_limited(
         html,
         attachments,
         identifier=content.context["report_id"].encode("ascii"),
         created=options.now_utc,
         fetch_log=log,
+        timeout=settings.report_timeout(),
+        max_mb=settings.report_max_mb(),
     )
-    return BuiltReport(pdf=pdf, html=html, content=content, manifest=manifest, fetch_log=log)
+    return html, pdf, log
 
 
 def write_report(
     ws: Workspace, options: ReportOptions, out: Path, progress: Progress = lambda m, f: None
 ) -> BuiltReport:
-    """Make the report and write it to ``out`` atomically."""
+    """Make the report and write it to ``out`` atomically.
+
+    Raises :class:`SourceError` (nothing rendered or written) when a source could not be
+    read at all: a report never presents partial data as a whole.
+    """
     snapshot = make_snapshot(ws, options, progress)
+    if ws.read_errors:
+        raise SourceError(f"no report written: {ws.read_errors[0].message}")
     built = render_report(snapshot, options, progress)
     progress(f"Writing {out}", 0.97)
     write_atomically(built.pdf, Path(out))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports.text import MAX_CELL_CHARS, cell, clean_text, full_hash, was_truncated
+from reports.text import MAX_CELL_CHARS, alterations, cell, clean_text, full_hash, was_truncated
 
 
 def num(value: Any, digits: int = 6) -> str:
@@ -52,7 +52,11 @@ def day(value: datetime | None) -> str:
 
 @dataclass
 class Cells:
-    """Makes untrusted values printable and remembers which were cut (for the appendix)."""
+    """Makes untrusted values printable and remembers which were cut or altered (appendix).
+
+    ``truncated`` lists one entry per value shown shortened or with characters replaced:
+    where it was, its length, the SHA-256 of the original and what was done to it.
+    """
 
     limit: int = MAX_CELL_CHARS
     truncated: list[dict[str, Any]] = field(default_factory=list)
@@ -62,15 +66,23 @@ class Cells:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
         size = limit or self.limit
+        notes = alterations(value)
         if was_truncated(value, size):
-            self.truncated.append(
-                {
-                    "where": clean_text(where)[:200],
-                    "chars": len(str(value)),
-                    "sha256": full_hash(value),
-                }
-            )
+            notes.insert(0, "shortened")
+        if notes:
+            self.note(where, value, "; ".join(notes))
         return cell(value, size)
+
+    def note(self, where: str, value: Any, what: str) -> None:
+        """Record a value shown other than in full (``what`` says how)."""
+        self.truncated.append(
+            {
+                "where": clean_text(where)[:200],
+                "chars": len(str(value)),
+                "sha256": full_hash(value),
+                "what": what,
+            }
+        )
 
 
 def run_label(row: Any, cells: Cells) -> str:

@@ -2,33 +2,47 @@
 
 The renderer fetches nothing: a URL fetcher allows ``data:`` URLs only and turns any other
 fetch into a fatal error naming the URL, so a report can never be silently incomplete and
-hostile text can never make the renderer read a file or open a connection.
+hostile text can never make the renderer read a file or open a connection. Any resource
+that fails to load (WeasyPrint only logs those, at ERROR) fails the render too.
+
+``reports.sandbox`` runs :func:`render_pdf_bytes` in a child process under a time and
+memory limit; :func:`write_atomically` puts the bytes under their final name.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 
 PDF_VARIANT = "pdf/a-3b"  # PDF/A-3 keeps CSV/JSON attachments (A-2 strips them)
+_MISSING_GLYPH = re.compile(r"^\.notdef glyph rendered .*\(U\+([0-9A-F]{4,6})\)$")
 
 
 class ReportRenderError(Exception):
     """The PDF could not be made; nothing was written under the final name."""
 
 
+class ReportTooLarge(ReportRenderError):
+    """Rendering ran past its time or memory limit and was stopped."""
+
+
 @dataclass
 class FetchLog:
-    """Every URL the renderer asked for, and the ones refused."""
+    """What the renderer did: every URL it asked for, the ones refused, the characters no
+    installed font could draw (``U+XXXX``) and WeasyPrint's warnings."""
 
     requested: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    missing_glyphs: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _fetcher_class():  # noqa: ANN202 - defined lazily so weasyprint loads only here
@@ -53,6 +67,39 @@ def _fetcher_class():  # noqa: ANN202 - defined lazily so weasyprint loads only 
     return DataOnlyFetcher
 
 
+class _RenderRecords(logging.Handler):
+    """WeasyPrint's records during one render: errors, missing glyphs, other warnings."""
+
+    def __init__(self, log: FetchLog) -> None:
+        super().__init__(level=logging.WARNING)
+        self.log = log
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Sort the record into errors, missing glyphs and warnings."""
+        message = record.getMessage()
+        glyph = _MISSING_GLYPH.match(message)
+        if record.levelno >= logging.ERROR:
+            self.errors.append(message[:300])
+        elif glyph:
+            code = f"U+{glyph.group(1)}"
+            if code not in self.log.missing_glyphs:
+                self.log.missing_glyphs.append(code)
+        elif message[:300] not in self.log.warnings:
+            self.log.warnings.append(message[:300])
+
+
+@contextmanager
+def _records(log: FetchLog) -> Iterator[_RenderRecords]:
+    handler = _RenderRecords(log)
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
 def render_pdf_bytes(
     html: str,
     attachments: Mapping[str, bytes],
@@ -60,11 +107,13 @@ def render_pdf_bytes(
     identifier: bytes,
     created: datetime,
     fetch_log: FetchLog | None = None,
+    variant: str = PDF_VARIANT,
 ) -> bytes:
     """Render ``html`` to PDF/A-3b bytes with ``attachments`` embedded under their names.
 
     ``identifier`` and ``created`` fix the PDF's ID and every date in it, so the same input
-    gives byte-identical output.
+    gives byte-identical output. A refused URL or a resource that fails to load raises
+    :class:`ReportRenderError`. ``variant`` exists to show why PDF/A-3b is used (tests).
     """
     import weasyprint
     from weasyprint.urls import FatalURLFetchingError
@@ -78,17 +127,24 @@ def render_pdf_bytes(
         )
         for name, data in attachments.items()
     ]  # fmt: skip
-    try:
-        document = weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None)
-        pdf = document.write_pdf(
-            attachments=files,
-            pdf_variant=PDF_VARIANT,
-            pdf_identifier=identifier,
-            uncompressed_pdf=False,
-            custom_metadata=False,
+    with _records(log) as records:
+        try:
+            document = weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None)
+            pdf = document.write_pdf(
+                attachments=files,
+                pdf_variant=variant,
+                pdf_identifier=identifier,
+                uncompressed_pdf=False,
+                custom_metadata=False,
+            )
+        except FatalURLFetchingError as exc:
+            raise ReportRenderError(str(exc)) from None
+    if records.errors:
+        more = len(records.errors) - 1
+        raise ReportRenderError(
+            f"the report could not be rendered completely: {records.errors[0]}"
+            + (f" (and {more} more problem(s))" if more else "")
         )
-    except FatalURLFetchingError as exc:
-        raise ReportRenderError(str(exc)) from None
     return pdf
 
 
@@ -96,13 +152,20 @@ def write_atomically(data: bytes, target: Path) -> None:
     """Write ``data`` to ``target`` through a temporary file and a rename.
 
     A failure (disk full, read-only folder, a kill mid-write) leaves nothing under the
-    final name.
+    final name. The temporary name carries the writer's process id, so temporary files
+    left by a writer that was killed are removed by the next write to the same target.
     """
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise ReportRenderError(f"output folder {folder} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    remove_stale_parts(target)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=folder
+        )
+    except OSError as exc:
+        raise ReportRenderError(f"could not write {target}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -115,6 +178,38 @@ def write_atomically(data: bytes, target: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_parts(target: Path) -> list[Path]:
+    """Remove ``.<name>.<pid>.*.part`` files next to ``target`` whose writer is gone."""
+    removed = []
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[^/]*\.part$")
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        found = pattern.match(entry.name)
+        if found and not process_alive(int(found.group(1))):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                continue
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """True when process ``pid`` exists (this process counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class ErrorCollector(logging.Handler):

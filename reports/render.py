@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from reports.text import clean_text
 from runreview import __version__
 
 
@@ -33,6 +34,27 @@ def template_environment() -> jinja2.Environment:
 def stylesheet() -> str:
     """The print stylesheet (trusted: shipped with the package)."""
     return resources.files("reports").joinpath("templates/report.css").read_text(encoding="utf-8")
+
+
+def chart_svg(chart: Any) -> str:
+    """An Altair chart as SVG, offline (a chart that points at a URL fails loudly).
+
+    Text in the chart (run names in legends and tooltips) is cleaned like table cells first:
+    vl-convert aborts the whole process, uncatchably, on a NUL character in its data.
+    """
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(_clean_strings(chart.to_dict()), allowed_base_urls=[])
+
+
+def _clean_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {k: _clean_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_strings(v) for v in value]
+    return value
 
 
 def svg_data_uri(svg: str) -> str:

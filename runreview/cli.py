@@ -18,6 +18,8 @@ from runreview import __version__, settings
 from runreview.redact import redact_text, uri_secrets
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+#: MLflow's credential variables: their values are scrubbed from every error printed.
+SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
 class CliError(Exception):
@@ -313,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     secrets = [s for a in argv for s in uri_secrets(a)] + [
         s for u in settings.tracking_uris() for s in uri_secrets(u)
     ]
+    secrets += [os.environ.get(name, "") for name in SECRET_ENV]
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -58,6 +58,19 @@ INCLUDE_DELETED = Setting(
     "Include MLflow runs and experiments marked deleted (true/false). Reports print it.",
 )
 
+REPORT_TIMEOUT = Setting(
+    "RUNREVIEW_REPORT_TIMEOUT",
+    "300",
+    'Seconds one PDF may take to render; a longer render is stopped with "report too '
+    'large, narrow the selection" and nothing is written.',
+)
+REPORT_MAX_MB = Setting(
+    "RUNREVIEW_REPORT_MAX_MB",
+    "4096",
+    "Memory (MB of address space) the PDF renderer's child process may use; more stops it "
+    'with "report too large, narrow the selection".',
+)
+
 DEBUG = Setting(
     "RUNREVIEW_DEBUG",
     "false",
@@ -71,6 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
     HTTP_TIMEOUT,
     CACHE_DIR,
     INCLUDE_DELETED,
+    REPORT_TIMEOUT,
+    REPORT_MAX_MB,
     DEBUG,
 )
 
@@ -112,3 +127,23 @@ def cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "runreview"
+
+
+def report_timeout() -> float:
+    """The wall-clock limit of one PDF render, in seconds."""
+    return _positive(REPORT_TIMEOUT, "a number of seconds")
+
+
+def report_max_mb() -> int:
+    """The memory limit of the PDF renderer, in MB."""
+    return int(_positive(REPORT_MAX_MB, "a number of MB"))
+
+
+def _positive(setting: Setting, what: str) -> float:
+    try:
+        value = float(setting.value())
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ValueError(f"{setting.env}={setting.value()!r} is not {what} above 0")
+    return value

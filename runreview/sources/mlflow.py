@@ -57,6 +57,13 @@ def parse_store_uri(uri: str) -> tuple[str, Any]:
             raise SourceError(f"{uri!r} names no sqlite file; use sqlite:///path/to/mlflow.db")
         return "sqlite", Path(unquote(uri[len("sqlite:///") :].split("?", 1)[0]))
     if scheme in HTTP_SCHEMES:
+        if parts.query or parts.fragment:
+            raise SourceError(
+                f"tracking URI {redact_uri(uri)!r} has a query string or fragment; MLflow "
+                "appends its API paths to the URI, so a ?token=... would never reach the "
+                "server: give credentials as MLFLOW_TRACKING_TOKEN or "
+                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD instead"
+            )
         return "http", uri
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):

@@ -1,16 +1,20 @@
 """Reading an MLflow tracking server over HTTP(S) with ``MlflowClient(tracking_uri=...)``.
 
 Runs are paged with ``search_runs`` until the page token is empty (never MLflow's 100,000
-default stop), at most ``page_size`` (<= 10,000) per request, de-duplicated by run id
-because page tokens are offsets (B8-B10). History uses the server's bulk route (see
-``mlflow_http_history``). Every call is bounded in time and its failures become clear
-:class:`SourceError` messages without credentials (see ``mlflow_http_calls``).
+default stop), at most ``page_size`` (<= 10,000) per request. Page tokens are offsets, so a
+store that changes while it is paged can shift runs between pages: pages include deleted
+runs (a deletion then shifts nothing), runs are de-duplicated by run id, and a final
+re-count reports any change with the time window of the read (B8-B10). History uses the
+server's bulk route (see ``mlflow_http_history``). Every call is bounded in time and its
+failures become clear :class:`SourceError` messages without credentials (see
+``mlflow_http_calls``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -138,24 +142,16 @@ class HttpBackend(MlflowBackend):
                 return found
 
     def read_tables(self, experiments: list[str] | None) -> RunTables:
-        """Every run of the selected experiments, paged to the end and de-duplicated."""
+        """Every run of the selected experiments, paged to the end, de-duplicated and
+        re-counted (see :meth:`_search_runs`)."""
         exps = self._experiments()
         selected = self._select(exps, experiments)
         runs: dict[str, Any] = {}
-        duplicates = 0
         for start in range(0, len(selected), EXPERIMENTS_PER_SEARCH):
             batch = selected[start : start + EXPERIMENTS_PER_SEARCH]
-            duplicates += self._search_runs(batch, exps, runs)
-        if duplicates:
-            self.report(
-                Finding(
-                    SEVERITY_WARNING,
-                    self.source_uri,
-                    f"{duplicates} run(s) came back twice while paging (runs were created or "
-                    "deleted during the read); one copy of each was kept",
-                    kind="pagination",
-                )
-            )
+            self._search_runs(batch, exps, runs)
+        if not self.include_deleted:
+            runs = {k: r for k, r in runs.items() if r.info.lifecycle_stage != LIFECYCLE_DELETED}
         tables = _tables_from_runs(list(runs.values()), exps)
         self._remember(tables, complete=experiments is None)
         return tables
@@ -176,17 +172,27 @@ class HttpBackend(MlflowBackend):
                 )
         return [by_name[n] for n in dict.fromkeys(names) if n in by_name]
 
-    def _search_runs(self, exp_ids: list[str], exps: dict[str, Any], runs: dict[str, Any]) -> int:
-        duplicates = 0
+    def _search_runs(self, exp_ids: list[str], exps: dict[str, Any], runs: dict[str, Any]) -> None:
+        """Page through the runs of ``exp_ids`` into ``runs`` (by run id).
+
+        Pages include deleted runs (filtered afterwards), so a run deleted while paging does
+        not shift the offsets of later pages and make a run be skipped. A run that comes
+        back twice (one created with an earlier start time while paging) is kept once, and a
+        final re-count checks that the store did not change under the read (B10).
+        """
+        from mlflow.entities import ViewType
+
+        names = ", ".join(repr(exps[e].name) for e in exp_ids[:3])
+        started = datetime.now(UTC)
+        received: list[str] = []
         token: str | None = None
         page = 0
-        names = ", ".join(repr(exps[e].name) for e in exp_ids[:3])
         while True:
             page += 1
             result = self.call(
                 lambda t=token: self.client.search_runs(
                     experiment_ids=exp_ids,
-                    run_view_type=self._view_type(),
+                    run_view_type=ViewType.ALL,
                     max_results=self.page_size,
                     order_by=RUN_ORDER,
                     page_token=t,
@@ -194,12 +200,61 @@ class HttpBackend(MlflowBackend):
                 f"runs of experiment {names} (page {page})",
             )
             for run in result:
-                if run.info.run_id in runs:
-                    duplicates += 1
+                received.append(run.info.run_id)
                 runs[run.info.run_id] = run
             token = result.token
             if not token:
-                return duplicates
+                break
+        self._check_consistency(exp_ids, names, received, started)
+
+    def _check_consistency(
+        self, exp_ids: list[str], names: str, received: list[str], started: datetime
+    ) -> None:
+        problems = []
+        duplicates = len(received) - len(set(received))
+        if duplicates:
+            problems.append(f"{duplicates} run(s) came back twice (one copy of each was kept)")
+        changed = self._recount(exp_ids, names, received)
+        if changed:
+            problems.append(changed)
+        if not problems:
+            return
+        window = f"{_clock(started)} and {_clock(datetime.now(UTC))} UTC"
+        self.report(
+            Finding(
+                SEVERITY_WARNING,
+                self.source_uri,
+                f"the runs of experiment {names} changed while they were read between "
+                f"{window}: {'; '.join(problems)}. This snapshot shows the runs as read then; "
+                "runs created meanwhile may be missing - read again for a consistent view",
+                kind="pagination",
+            )
+        )
+
+    def _recount(self, exp_ids: list[str], names: str, received: list[str]) -> str:
+        """One request at the offset of the last run read: it must return that run alone."""
+        from mlflow.entities import ViewType
+
+        offset = max(0, len(received) - 1)
+        result = self.call(
+            lambda: self.client.search_runs(
+                experiment_ids=exp_ids,
+                run_view_type=ViewType.ALL,
+                max_results=self.page_size,
+                order_by=RUN_ORDER,
+                page_token=_offset_token(offset) if offset else None,
+            ),
+            f"runs of experiment {names} (final count)",
+        )
+        found = [run.info.run_id for run in result]
+        expected = received[-1:]
+        if found[: len(expected)] != expected:
+            return "a final re-count found a different run at the end (runs were removed)"
+        extra = len(found) - len(expected)
+        if extra or result.token:
+            more = f"{extra}+" if result.token else str(extra)
+            return f"a final re-count found {more} run(s) created after the read"
+        return ""
 
     def _remember(self, tables: RunTables, *, complete: bool) -> None:
         for key, per_run in tables.metric_hints().items():
@@ -367,6 +422,18 @@ def _tables_from_runs(runs: list[Any], exps: dict[str, Any]) -> RunTables:
         else:
             metrics += [(info.run_id, m.key, m.value, m.step) for m in metric_objs]
     return RunTables.from_rows(rows, params, metrics, tags)
+
+
+def _offset_token(offset: int) -> str:
+    """The page token of ``offset``: MLflow's page tokens are offsets (all its stores)."""
+    from mlflow.utils.search_utils import SearchUtils
+
+    token = SearchUtils.create_page_token(offset)
+    return token.decode("ascii") if isinstance(token, bytes) else str(token)
+
+
+def _clock(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _is_loopback(uri: str) -> bool:

@@ -10,23 +10,22 @@ inside one transaction so it sees one consistent snapshot even while a writer is
 
 from __future__ import annotations
 
-import ast
-import importlib.util
+import functools
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from runreview.contract import SEVERITY_INFO, Finding
+from runreview.contract import SEVERITY_INFO, SEVERITY_WARNING, Finding
 from runreview.sources.base import SourceError
 from runreview.sources.mlflow_artifacts import ArtifactAccess, LocalArtifacts
 from runreview.sources.mlflow_paths import check_artifact_root
+from runreview.sources.mlflow_schema import known_schema
 from runreview.sources.mlflow_tables import (
     LIFECYCLE_ACTIVE,
     LIFECYCLE_DELETED,
@@ -62,46 +61,37 @@ _UPGRADE_HINT = (
     "do not let runreview upgrade it (it never writes a store) - upgrade with "
     "`mlflow db upgrade` yourself if intended"
 )
+T = TypeVar("T")
 
 
-@lru_cache(maxsize=1)
-def known_schema() -> tuple[frozenset[str], frozenset[str]]:
-    """(every revision, head revisions) of the installed MLflow's database migrations.
-
-    Read from the migration files with ``ast`` (nothing imported), so it costs ~50 ms.
-    """
-    spec = importlib.util.find_spec("mlflow")
-    if spec is None or spec.origin is None:
-        raise SourceError("MLflow is not installed; runreview needs it to check store schemas")
-    versions = Path(spec.origin).parent / "store" / "db_migrations" / "versions"
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in versions.glob("*.py"):
-        revision, down = _revision_ids(path)
-        if revision:
-            revisions.add(revision)
-            parents.update(down)
-    return frozenset(revisions), frozenset(revisions - parents)
+class _NotUtf8(Exception):
+    """A text value in the store is not valid UTF-8 (the read is repeated, tolerantly)."""
 
 
-def _revision_ids(path: Path) -> tuple[str | None, list[str]]:
-    revision: str | None = None
-    down: list[str] = []
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
-            continue
-        target = node.targets[0]
-        if not isinstance(target, ast.Name):
-            continue
+def _tolerant(method: Callable[..., T]) -> Callable[..., T]:
+    """Run ``method``; if the store holds text that is not UTF-8, run it again with every
+    invalid byte decoded as U+FFFD, and report that once (A10: never a crash)."""
+
+    @functools.wraps(method)
+    def wrapper(self: SqliteBackend, *args: Any, **kwargs: Any) -> T:
         try:
-            value = ast.literal_eval(node.value)
-        except ValueError:
-            continue
-        if target.id == "revision" and isinstance(value, str):
-            revision = value
-        elif target.id == "down_revision" and value:
-            down = [value] if isinstance(value, str) else list(value)
-    return revision, down
+            return method(self, *args, **kwargs)
+        except _NotUtf8:
+            self._bad_text = 0
+            self._decode_tolerantly = True
+        result = method(self, *args, **kwargs)
+        self.report(
+            Finding(
+                SEVERITY_WARNING,
+                self.source_uri,
+                f"the store holds text that is not valid UTF-8 ({self._bad_text} value(s) in "
+                "the first read that met it); the invalid bytes are shown as U+FFFD",
+                kind="encoding",
+            )
+        )
+        return result
+
+    return wrapper
 
 
 class SqliteBackend(MlflowBackend):
@@ -118,6 +108,8 @@ class SqliteBackend(MlflowBackend):
         super().__init__(source_uri, include_deleted, report)
         self.path = path
         self.lock_timeout = lock_timeout
+        self._decode_tolerantly = False
+        self._bad_text = 0
 
     # --- connection ---------------------------------------------------------------------
 
@@ -136,9 +128,18 @@ class SqliteBackend(MlflowBackend):
         try:
             yield conn
         except sqlite3.Error as exc:
+            if "Could not decode to UTF-8" in str(exc) and not self._decode_tolerantly:
+                raise _NotUtf8 from None
             raise self._error(exc) from None
         finally:
             conn.close()
+
+    def _decode(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self._bad_text += 1
+            return data.decode("utf-8", errors="replace")
 
     def _connect(self) -> sqlite3.Connection:
         uri = f"{self.path.absolute().as_uri()}?{self._open_flags()}"
@@ -149,6 +150,8 @@ class SqliteBackend(MlflowBackend):
             isolation_level=None,
             check_same_thread=False,
         )
+        if self._decode_tolerantly:
+            conn.text_factory = self._decode
         try:
             conn.execute("BEGIN")
             self._check_schema(conn)
@@ -233,6 +236,7 @@ class SqliteBackend(MlflowBackend):
 
     # --- runs ---------------------------------------------------------------------------
 
+    @_tolerant
     def read_tables(self, experiments: list[str] | None) -> RunTables:
         """Runs, params, latest metrics and tags, all from one snapshot."""
         with self._snapshot() as conn:
@@ -307,6 +311,7 @@ class SqliteBackend(MlflowBackend):
 
     # --- history ------------------------------------------------------------------------
 
+    @_tolerant
     def read_history(self, metrics: list[str] | None, run_ids: list[str] | None) -> pd.DataFrame:
         """Every point of ``metrics`` (or all) for ``run_ids`` (or all readable runs)."""
         where, args = self._run_filter(None)
@@ -335,6 +340,7 @@ class SqliteBackend(MlflowBackend):
 
     # --- one run ------------------------------------------------------------------------
 
+    @_tolerant
     def run_info(self, run_id: str) -> RunInfo:
         """The run's info and tags (deleted runs only with include_deleted)."""
         with self._snapshot() as conn:
@@ -366,6 +372,7 @@ class SqliteBackend(MlflowBackend):
             tags=tags,
         )
 
+    @_tolerant
     def datasets(self, run_id: str) -> list[dict[str, Any]]:
         """Dataset inputs of the run (inputs -> datasets, with the context input tag)."""
         with self._snapshot() as conn:
@@ -383,6 +390,7 @@ class SqliteBackend(MlflowBackend):
         keys = ("name", "digest", "source_type", "source", "context")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    @_tolerant
     def model_versions(self, run_id: str) -> list[dict[str, Any]]:
         """Registered model versions whose run_id is this run."""
         with self._snapshot() as conn:
@@ -395,6 +403,7 @@ class SqliteBackend(MlflowBackend):
             ).fetchall()
         return [{"name": n, "version": str(v), "status": s} for n, v, s in rows]
 
+    @_tolerant
     def logged_models(self, info: RunInfo) -> list[dict[str, Any]]:
         """Logged models (MLflow 3) whose source run is this run."""
         with self._snapshot() as conn:

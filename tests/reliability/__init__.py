@@ -1,0 +1,1 @@
+"""Tests for every case of RELIABILITY.md sections A (reports) and B (MLflow sources)."""
