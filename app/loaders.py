@@ -61,7 +61,7 @@ def refresh(config: SourceConfig) -> None:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _workspace(key: CacheKey, reopen: int, _config: SourceConfig) -> Workspace:
     """One open workspace per set of sources; ``_config`` (full locations) is not hashed."""
-    return Workspace.open(_config.tracking_uris, _config.logdirs)
+    return Workspace.open(_config.tracking_uris, _config.logdirs, _config.wandb_dirs)
 
 
 def workspace(config: SourceConfig) -> Workspace:
@@ -73,7 +73,7 @@ def workspace(config: SourceConfig) -> Workspace:
 def fresh_workspace(config: SourceConfig) -> Workspace:
     """A newly opened workspace (not cached): a report reads its own consistent snapshot,
     exactly as ``runreview report`` does. Close it when done."""
-    return Workspace.open(config.tracking_uris, config.logdirs)
+    return Workspace.open(config.tracking_uris, config.logdirs, config.wandb_dirs)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

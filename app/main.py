@@ -51,7 +51,10 @@ def source_toggles() -> None:
     st.subheader("Sources")
     choices = state.source_choices()
     if not choices:
-        st.warning("No sources configured: set MLFLOW_TRACKING_URI / RUNREVIEW_LOGDIR.")
+        st.warning(
+            "No sources configured: set MLFLOW_TRACKING_URI / RUNREVIEW_LOGDIR / "
+            "RUNREVIEW_WANDB_DIR."
+        )
     for choice in choices:
         widget_key = "w.src." + hashlib.sha256(choice.key.encode()).hexdigest()[:12]
         left, right = st.columns([5, 1]) if choice.origin == "added" else (st, None)
@@ -74,10 +77,10 @@ def source_toggles() -> None:
             )
     if state.extra_sources_allowed():
         st.text_input(
-            "Add a tracking URI or logdir",
+            "Add a tracking URI, logdir or W&B folder",
             key=ADD_KEY,
             on_change=_add_source,
-            placeholder="sqlite:///path/mlflow.db or /path/to/logdir",
+            placeholder="sqlite:///path/mlflow.db, /path/to/logdir or /path/to/wandb",
             help="Locations with credentials must be configured on the server instead.",
         )
     notice = st.session_state.pop(NOTICE_KEY, "")

@@ -268,18 +268,27 @@ class SourceConfig:
 
     tracking_uris: tuple[str, ...] = ()
     logdirs: tuple[str, ...] = ()
+    wandb_dirs: tuple[str, ...] = ()
 
     def key(self) -> tuple[str, ...]:
         """Labels without credentials (safe to show and to put in the URL)."""
-        return tuple(redact_uri(u) for u in self.tracking_uris) + tuple(self.logdirs)
+        return (
+            tuple(redact_uri(u) for u in self.tracking_uris)
+            + tuple(self.logdirs)
+            + tuple(f"wandb:{d}" for d in self.wandb_dirs)
+        )
 
     def cache_key(self) -> tuple[str, ...]:
         """A cache key without credentials that still tells different credentials apart."""
-        return tuple(_fingerprinted(u) for u in self.tracking_uris) + tuple(self.logdirs)
+        return (
+            tuple(_fingerprinted(u) for u in self.tracking_uris)
+            + tuple(self.logdirs)
+            + tuple(f"wandb:{d}" for d in self.wandb_dirs)
+        )
 
     def is_empty(self) -> bool:
         """True when no source is configured."""
-        return not self.tracking_uris and not self.logdirs
+        return not self.tracking_uris and not self.logdirs and not self.wandb_dirs
 
     def __repr__(self) -> str:
         return f"SourceConfig({self.key()!r})"
@@ -302,7 +311,7 @@ class SourceChoice:
     """
 
     location: str
-    kind: str  # "mlflow" or "tensorboard"
+    kind: str  # "mlflow", "tensorboard" or "wandb"
     origin: str  # "environment", "secrets", "demo" or "added"
     enabled: bool
 
@@ -314,24 +323,25 @@ class SourceChoice:
 
 def configured_sources() -> SourceConfig:
     """Sources from the environment, then ``.streamlit/secrets.toml``, then the demo."""
-    uris, logdirs, _ = _configured()
-    return SourceConfig(tuple(uris), tuple(logdirs))
+    found = _configured_by_kind()
+    return SourceConfig(tuple(found["mlflow"]), tuple(found["tensorboard"]), tuple(found["wandb"]))
 
 
-def _configured() -> tuple[list[str], list[str], str]:
-    """Tracking URIs, logdirs and where they came from."""
-    uris, logdirs = settings.tracking_uris(), settings.logdirs()
-    if uris or logdirs:
-        return uris, logdirs, "environment"
-    uris, logdirs = _secret_list("tracking_uris"), _secret_list("logdirs")
-    if uris or logdirs:
-        return uris, logdirs, "secrets"
-    root = Path(settings.DEMO_DIR.value()).resolve()
-    if (root / "mlflow.db").exists():
-        uris = [f"sqlite:///{root / 'mlflow.db'}"]
-    if (root / "tensorboard").is_dir():
-        logdirs = [str(root / "tensorboard")]
-    return uris, logdirs, "demo"
+def _configured_by_kind() -> dict[str, Any]:
+    """Tracking URIs, logdirs and W&B folders, and where they came from."""
+    uris, logdirs, wandb_dirs = settings.tracking_uris(), settings.logdirs(), settings.wandb_dirs()
+    origin = "environment"
+    if not (uris or logdirs or wandb_dirs):
+        uris, logdirs = _secret_list("tracking_uris"), _secret_list("logdirs")
+        wandb_dirs, origin = _secret_list("wandb_dirs"), "secrets"
+    if not (uris or logdirs or wandb_dirs):
+        origin = "demo"
+        root = Path(settings.DEMO_DIR.value()).resolve()
+        if (root / "mlflow.db").exists():
+            uris = [f"sqlite:///{root / 'mlflow.db'}"]
+        if (root / "tensorboard").is_dir():
+            logdirs = [str(root / "tensorboard")]
+    return {"mlflow": uris, "tensorboard": logdirs, "wandb": wandb_dirs, "origin": origin}
 
 
 def _secret(name: str, default: Any = None) -> Any:
@@ -346,7 +356,8 @@ def _secret_list(name: str) -> list[str]:
     """A list from secrets.toml (a list, or one string with separators)."""
     value = _secret(name)
     if isinstance(value, str):
-        return [v for v in value.split(os.pathsep if name == "logdirs" else ",") if v.strip()]
+        sep = "," if name == "tracking_uris" else os.pathsep
+        return [v for v in value.split(sep) if v.strip()]
     return [str(v) for v in value or []]
 
 
@@ -357,9 +368,11 @@ def extra_sources_allowed() -> bool:
 
 def source_choices() -> list[SourceChoice]:
     """Configured sources, then the added ones, each on unless switched off."""
-    uris, logdirs, origin = _configured()
+    configured = _configured_by_kind()
+    origin = configured["origin"]
     off = set(get(SOURCES_OFF))
-    found = [(u, "mlflow", origin) for u in uris] + [(d, "tensorboard", origin) for d in logdirs]
+    kinds = ("mlflow", "tensorboard", "wandb")
+    found = [(loc, kind, origin) for kind in kinds for loc in configured[kind]]
     if extra_sources_allowed():
         known = {redact_uri(loc) for loc, _, _ in found}
         found += [
@@ -371,11 +384,14 @@ def source_choices() -> list[SourceChoice]:
 
 
 def source_kind(location: str) -> str:
-    """``mlflow`` for tracking URIs and mlruns folders / sqlite files, else ``tensorboard``."""
-    from runreview.sources import SourceError, is_mlflow_uri
+    """``mlflow`` for tracking URIs and mlruns folders / sqlite files, ``wandb`` for folders
+    of W&B run folders, else ``tensorboard``."""
+    from runreview.sources import SourceError, is_mlflow_uri, is_wandb_dir
 
     try:
-        return "mlflow" if is_mlflow_uri(location) else "tensorboard"
+        if is_mlflow_uri(location):
+            return "mlflow"
+        return "wandb" if is_wandb_dir(str(Path(location).expanduser())) else "tensorboard"
     except (SourceError, OSError):
         return "tensorboard"
 
@@ -386,6 +402,7 @@ def active_sources() -> SourceConfig:
     return SourceConfig(
         tuple(c.location for c in chosen if c.kind == "mlflow"),
         tuple(c.location for c in chosen if c.kind == "tensorboard"),
+        tuple(c.location for c in chosen if c.kind == "wandb"),
     )
 
 
@@ -402,7 +419,10 @@ def add_source(location: str) -> str | None:
             "(MLFLOW_TRACKING_URI or .streamlit/secrets.toml); it was not stored."
         )
     if len(urlsplit(location).scheme) <= 1 and not Path(location).expanduser().exists():
-        return "No such file or folder on the server. Give a tracking URI or an existing logdir."
+        return (
+            "No such file or folder on the server. Give a tracking URI, an existing logdir "
+            "or W&B folder."
+        )
     added = get(SOURCES_ADDED)
     if location not in added:
         put(SOURCES_ADDED, [*added, location])

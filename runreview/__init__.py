@@ -1,10 +1,11 @@
-"""runreview: compare ML experiment runs from MLflow and TensorBoard, and report on them.
+"""runreview: compare ML experiment runs from MLflow, TensorBoard and W&B, and report on them.
 
 The public Python API::
 
     import runreview
     runs = runreview.load_runs(tracking_uris=["sqlite:///mlflow.db"], logdirs=["runs/"])
     history = runreview.load_history(logdirs=["runs/"], metrics=["val/loss"])
+    wandb_runs = runreview.load_runs(wandb_dirs=["wandb/"])
 
 Importing this package is cheap: MLflow, scikit-learn and the readers load on first use.
 """

@@ -47,13 +47,21 @@ def _add_sources(parser: argparse.ArgumentParser) -> None:
         help=f"TensorBoard log directory (repeatable; default $RUNREVIEW_LOGDIR, "
         f"'{os.pathsep}'-separated)",
     )
+    group.add_argument(
+        "--wandb-dir",
+        action="append",
+        dest="wandb_dirs",
+        metavar="DIR",
+        help="W&B folder: a wandb/ directory or any folder above run-*/offline-run-* "
+        f"folders (repeatable; default $RUNREVIEW_WANDB_DIR, '{os.pathsep}'-separated)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
         prog="runreview",
-        description="Compare ML experiment runs from MLflow and TensorBoard, in place.",
+        description="Compare ML experiment runs from MLflow, TensorBoard and W&B, in place.",
     )
     parser.add_argument("--version", action="version", version=f"runreview {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -118,17 +126,24 @@ def resolve_sources(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return uris, logdirs
 
 
+def resolve_wandb_dirs(args: argparse.Namespace) -> list[str]:
+    """W&B folders from ``--wandb-dir``, else from the environment."""
+    return list(getattr(args, "wandb_dirs", None) or settings.wandb_dirs())
+
+
 def open_workspace(args: argparse.Namespace):  # noqa: ANN201 - Workspace, imported lazily
     """Open the sources named on the command line; exit 2 when none or one fails."""
     from runreview.workspace import Workspace
 
     uris, logdirs = resolve_sources(args)
-    if not uris and not logdirs:
+    wandb_dirs = resolve_wandb_dirs(args)
+    if not uris and not logdirs and not wandb_dirs:
         raise CliError(
-            "no sources given: pass --tracking-uri URI and/or --logdir DIR "
-            "(or set MLFLOW_TRACKING_URI / RUNREVIEW_LOGDIR); `runreview demo` builds one"
+            "no sources given: pass --tracking-uri URI, --logdir DIR and/or --wandb-dir DIR "
+            "(or set MLFLOW_TRACKING_URI / RUNREVIEW_LOGDIR / RUNREVIEW_WANDB_DIR); "
+            "`runreview demo` builds one"
         )
-    return Workspace.open(uris, logdirs)
+    return Workspace.open(uris, logdirs, wandb_dirs)
 
 
 def _progress(stream: TextIO) -> Callable[[str, float], None]:
@@ -255,11 +270,13 @@ def _demo_complete(directory: Path) -> bool:
 def cmd_app(args: argparse.Namespace) -> int:
     """``runreview app``: serve the Streamlit app (on the demo when no source is given)."""
     uris, logdirs = resolve_sources(args)
-    if not uris and not logdirs:
+    wandb_dirs = resolve_wandb_dirs(args)
+    if not uris and not logdirs and not wandb_dirs:
         uris, logdirs = demo_sources(Path(settings.DEMO_DIR.value()))
     env = dict(os.environ)
     env[settings.TRACKING_URI.env] = ",".join(uris)
     env[settings.LOGDIR.env] = os.pathsep.join(str(d) for d in logdirs)
+    env[settings.WANDB_DIR.env] = os.pathsep.join(str(d) for d in wandb_dirs)
     main_script = Path(__file__).resolve().parent.parent / "app" / "main.py"
     command = [
         sys.executable, "-m", "streamlit", "run", str(main_script),

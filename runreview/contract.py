@@ -17,6 +17,7 @@ import pandas as pd
 
 SOURCE_MLFLOW = "mlflow"
 SOURCE_TENSORBOARD = "tensorboard"
+SOURCE_WANDB = "wandb"
 
 STATUS_RUNNING = "RUNNING"
 STATUS_FINISHED = "FINISHED"

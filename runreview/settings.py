@@ -35,6 +35,12 @@ LOGDIR = Setting(
     "",
     f"TensorBoard log directories to read when none are given, separated by '{os.pathsep}'.",
 )
+WANDB_DIR = Setting(
+    "RUNREVIEW_WANDB_DIR",
+    "",
+    "W&B folders to read when none are given (a wandb/ directory, or any folder above "
+    f"run-*/offline-run-* folders), separated by '{os.pathsep}'.",
+)
 DEMO_DIR = Setting(
     "RUNREVIEW_DEMO_DIR",
     "demo-workspace",
@@ -80,6 +86,7 @@ DEBUG = Setting(
 SETTINGS: tuple[Setting, ...] = (
     TRACKING_URI,
     LOGDIR,
+    WANDB_DIR,
     DEMO_DIR,
     HTTP_TIMEOUT,
     CACHE_DIR,
@@ -100,6 +107,11 @@ def logdirs() -> list[str]:
     return [d for d in LOGDIR.value().split(os.pathsep) if d.strip()]
 
 
+def wandb_dirs() -> list[str]:
+    """W&B folders from the environment (``os.pathsep`` separated)."""
+    return [d for d in WANDB_DIR.value().split(os.pathsep) if d.strip()]
+
+
 def http_timeout() -> float:
     """The tracking-server time budget in seconds."""
     try:
@@ -108,25 +120,6 @@ def http_timeout() -> float:
         raise ValueError(
             f"{HTTP_TIMEOUT.env}={HTTP_TIMEOUT.value()!r} is not a number of seconds"
         ) from exc
-
-
-def include_deleted() -> bool:
-    """Whether deleted MLflow runs are read."""
-    return INCLUDE_DELETED.value().strip().lower() in {"1", "true", "yes", "on"}
-
-
-def debug() -> bool:
-    """Whether the CLI shows full tracebacks."""
-    return DEBUG.value().strip().lower() in {"1", "true", "yes", "on"}
-
-
-def cache_dir() -> Path:
-    """The cache folder (created by the cache when it is first written, not here)."""
-    explicit = CACHE_DIR.value()
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "runreview"
 
 
 def report_timeout() -> float:
@@ -147,3 +140,22 @@ def _positive(setting: Setting, what: str) -> float:
     if value <= 0:
         raise ValueError(f"{setting.env}={setting.value()!r} is not {what} above 0")
     return value
+
+
+def include_deleted() -> bool:
+    """Whether deleted MLflow runs are read."""
+    return INCLUDE_DELETED.value().strip().lower() in {"1", "true", "yes", "on"}
+
+
+def debug() -> bool:
+    """Whether the CLI shows full tracebacks."""
+    return DEBUG.value().strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cache_dir() -> Path:
+    """The cache folder (created by the cache when it is first written, not here)."""
+    explicit = CACHE_DIR.value()
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "runreview"

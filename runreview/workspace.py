@@ -44,15 +44,18 @@ class Workspace:
         cls,
         tracking_uris: Iterable[str] = (),
         logdirs: Iterable[str] = (),
+        wandb_dirs: Iterable[str] = (),
         **options: object,
     ) -> Workspace:
-        """Open every tracking URI and logdir; failures become ``open_errors``."""
-        from runreview.sources import open_logdir, open_source
+        """Open every tracking URI, logdir and W&B folder; failures become ``open_errors``."""
+        from runreview.sources import open_logdir, open_source, open_wandb_dir
 
         ws = cls()
-        for location, opener in [(u, open_source) for u in tracking_uris] + [
-            (d, open_logdir) for d in logdirs
-        ]:
+        for location, opener in (
+            [(u, open_source) for u in tracking_uris]
+            + [(d, open_logdir) for d in logdirs]
+            + [(w, open_wandb_dir) for w in wandb_dirs]
+        ):
             try:
                 ws.sources.append(opener(location, **options))
             except SourceError as exc:
@@ -147,14 +150,15 @@ def load_runs(
     tracking_uris: Iterable[str] = (),
     logdirs: Iterable[str] = (),
     experiments: Sequence[str] | None = None,
+    wandb_dirs: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """The runs frame of every given MLflow store and TensorBoard logdir.
+    """The runs frame of every given MLflow store, TensorBoard logdir and W&B folder.
 
     Raises :class:`SourceError` when a source cannot be opened or read. Problems inside a
     source that did not stop it (damaged files, unreadable runs) are listed in
     ``frame.attrs["findings"]`` as dicts.
     """
-    ws = Workspace.open(tracking_uris, logdirs)
+    ws = Workspace.open(tracking_uris, logdirs, wandb_dirs)
     ws.raise_for_errors()
     frame = ws.runs(experiments)
     _raiseread_errors(ws)
@@ -167,9 +171,10 @@ def load_history(
     logdirs: Iterable[str] = (),
     metrics: Sequence[str] | None = None,
     run_ids: Sequence[str] | None = None,
+    wandb_dirs: Iterable[str] = (),
 ) -> pd.DataFrame:
     """The history frame (every logged point) of the given sources, optionally narrowed."""
-    ws = Workspace.open(tracking_uris, logdirs)
+    ws = Workspace.open(tracking_uris, logdirs, wandb_dirs)
     ws.raise_for_errors()
     frame = ws.history(metrics, run_ids)
     _raiseread_errors(ws)

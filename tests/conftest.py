@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.wandb_fixture import wandb_folders  # noqa: F401 - a session fixture for every suite
+
 #: The demo's fixed "now": its runs spread over the five weeks before it.
 DEMO_NOW = datetime(2026, 11, 20, tzinfo=UTC)
 REPO = Path(__file__).resolve().parent.parent

@@ -29,6 +29,8 @@ def cli_command(options: ReportOptions, config: state.SourceConfig) -> str:
         words += ["--tracking-uri", safe if safe == uri else "$MLFLOW_TRACKING_URI"]
     for logdir in config.logdirs:
         words += ["--logdir", logdir]
+    for folder in config.wandb_dirs:
+        words += ["--wandb-dir", folder]
     for name in options.experiments:
         words += ["--experiment", name]
     for flag, value in (("--metric", options.metric), ("--goal", options.goal)):

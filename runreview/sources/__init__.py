@@ -3,6 +3,7 @@
 >>> source = open_source("sqlite:///mlflow.db")          # doctest: +SKIP
 >>> source = open_source("https://mlflow.corp")          # doctest: +SKIP
 >>> source = open_source("runs/")  # an mlruns folder, else a TensorBoard logdir  # doctest: +SKIP
+>>> source = open_wandb_dir("wandb/")  # W&B run folders                # doctest: +SKIP
 
 Importing this package is cheap: each adapter module is imported when first used.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "is_mlflow_uri",
     "open_logdir",
     "open_source",
+    "open_wandb_dir",
     "register_source",
 ]
 
@@ -49,10 +51,13 @@ def _open_mlflow(location: str, **options: Any) -> Source:
 
 
 def _open_path(location: str, **options: Any) -> Source:
-    """A plain path: an mlruns folder or sqlite file is MLflow, another folder TensorBoard."""
+    """A plain path: an mlruns folder or sqlite file is MLflow, a folder of W&B run folders
+    W&B, another folder TensorBoard."""
     path = Path(location).expanduser()
     if is_mlflow_uri(location):
         return _open_mlflow(location, **options)
+    if is_wandb_dir(str(path)):
+        return open_wandb_dir(str(path), **options)
     if path.is_dir():
         return open_logdir(location, **options)
     raise SourceError(
@@ -108,7 +113,31 @@ def open_logdir(path: str, **options: Any) -> Source:
     """
     from runreview.sources.tensorboard import TensorBoardSource
 
-    return TensorBoardSource(path, **{k: v for k, v in options.items() if k not in MLFLOW_OPTIONS})
+    ignored = MLFLOW_OPTIONS | WANDB_OPTIONS
+    return TensorBoardSource(path, **{k: v for k, v in options.items() if k not in ignored})
+
+
+#: Constructor options of WandbSource; other options are meant for other sources.
+WANDB_OPTIONS = frozenset({"live_seconds", "clock"})
+
+
+def open_wandb_dir(path: str, **options: Any) -> Source:
+    """A folder of W&B run folders (``runreview.sources.wandb.WandbSource``): a ``wandb/``
+    directory, or any folder above ``run-*`` / ``offline-run-*`` folders.
+
+    Options meant for other sources are not passed on.
+    """
+    from runreview.sources.wandb import WandbSource
+
+    return WandbSource(path, **{k: v for k, v in options.items() if k in WANDB_OPTIONS})
+
+
+def is_wandb_dir(path: str) -> bool:
+    """True when ``path`` is a W&B run folder or directly holds run folders (a cheap
+    listing of one directory)."""
+    from runreview.sources.wandb import is_wandb_dir as check
+
+    return check(path)
 
 
 def is_mlflow_uri(location: str) -> bool:

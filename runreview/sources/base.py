@@ -18,14 +18,15 @@ class SourceError(Exception):
 
 
 class Source(ABC):
-    """One place runs live: an MLflow tracking store or a TensorBoard logdir.
+    """One place runs live: an MLflow tracking store, a TensorBoard logdir or a folder of
+    W&B run folders.
 
     Sources are read-only: they never create, migrate or write a store. Reading methods
     return the contract frames (see ``runreview.contract``); problems that do not stop the
     whole source are collected as findings instead of raised.
     """
 
-    #: ``"mlflow"`` or ``"tensorboard"``.
+    #: ``"mlflow"``, ``"tensorboard"`` or ``"wandb"``.
     kind: str
     #: The location with credentials removed; safe to show, log and hash.
     uri: str

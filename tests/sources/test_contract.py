@@ -1,12 +1,14 @@
 """One contract, every kind of source: the same assertions over each.
 
-sqlite store, tracking server on sqlite, tracking server on PostgreSQL, legacy mlruns folder
-and TensorBoard logdir all return frames a caller can use without knowing where they came from.
+sqlite store, tracking server on sqlite, tracking server on PostgreSQL, legacy mlruns folder,
+TensorBoard logdir and W&B run folders (written by wandb 0.17 and 0.31) all return frames a
+caller can use without knowing where they came from.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,10 @@ import pytest
 from tensorboardX import SummaryWriter
 
 from runreview.contract import HISTORY_COLUMNS, RUN_COLUMNS, TIME_DTYPE, Environment
-from runreview.sources import open_logdir, open_source
+from runreview.sources import open_logdir, open_source, open_wandb_dir
 from runreview.sources.base import Source
 
-KINDS = ["sqlite", "server", "postgres-server", "mlruns", "tensorboard"]
+KINDS = ["sqlite", "server", "postgres-server", "mlruns", "tensorboard", "wandb"]
 
 
 def _tensorboard_logdir(folder: Path) -> Path:
@@ -55,6 +57,10 @@ def source_and_files(request, tmp_path) -> tuple[Source, Path | None]:
     if kind == "mlruns":
         folder = request.getfixturevalue("mlruns_copy")
         return open_source(str(folder)), folder
+    if kind == "wandb":
+        folder = tmp_path / "wandb-runs"
+        shutil.copytree(request.getfixturevalue("wandb_folders").root, folder, symlinks=True)
+        return open_wandb_dir(str(folder)), folder
     logdir = _tensorboard_logdir(tmp_path)
     return open_logdir(str(logdir)), logdir
 
