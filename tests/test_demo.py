@@ -34,24 +34,17 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoWorkspace, list[Any]]:
-    """The demo built with seed 0, and the progress calls it made."""
-    calls: list[tuple[str, float]] = []
-    target = tmp_path_factory.mktemp("demo") / "workspace"
-    workspace = build_demo(
-        target, progress=lambda message, fraction: calls.append((message, fraction))
-    )
-    return workspace, calls
+def workspace(demo_workspace: DemoWorkspace) -> DemoWorkspace:
+    """The session's demo (seed 0, built once for every test package)."""
+    return demo_workspace
 
 
 @pytest.fixture(scope="module")
-def workspace(built: tuple[DemoWorkspace, list[Any]]) -> DemoWorkspace:
-    return built[0]
-
-
-@pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> DemoWorkspace:
-    """Seed 0 again, over an older demo workspace (which ``overwrite`` must clear).
+def rebuilt_with_progress(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[DemoWorkspace, list[tuple[str, float]]]:
+    """Seed 0 again, over an older demo workspace (which ``overwrite`` must clear), and the
+    progress calls the build made.
 
     This process has the older store open, as an app that rebuilds its demo would: MLflow
     keeps its engine (and pooled connections to the deleted file) for the URI.
@@ -61,7 +54,16 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> DemoWorkspace:
     old.create_experiment("older-demo", artifact_location=(target / "art").as_uri())
     (target / MARKER_FILE).write_text("{}")
     (target / "stale.txt").write_text("left by an older demo")
-    return build_demo(target, overwrite=True)
+    calls: list[tuple[str, float]] = []
+    workspace = build_demo(
+        target, overwrite=True, progress=lambda message, fraction: calls.append((message, fraction))
+    )
+    return workspace, calls
+
+
+@pytest.fixture(scope="module")
+def rebuilt(rebuilt_with_progress: tuple[DemoWorkspace, list[Any]]) -> DemoWorkspace:
+    return rebuilt_with_progress[0]
 
 
 @pytest.fixture(scope="module")
@@ -299,11 +301,13 @@ def test_tensorboard_image_tensor_and_resumed_run(workspace: DemoWorkspace) -> N
     assert steps == list(range(1, 26))
 
 
-def test_progress_goes_from_zero_to_one(built: tuple[DemoWorkspace, list[Any]]) -> None:
-    fractions = [fraction for _, fraction in built[1]]
+def test_progress_goes_from_zero_to_one(
+    rebuilt_with_progress: tuple[DemoWorkspace, list[Any]],
+) -> None:
+    fractions = [fraction for _, fraction in rebuilt_with_progress[1]]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
     assert fractions == sorted(fractions)
-    assert all(isinstance(message, str) and message for message, _ in built[1])
+    assert all(isinstance(message, str) and message for message, _ in rebuilt_with_progress[1])
 
 
 # --- determinism and safety -------------------------------------------------------------
