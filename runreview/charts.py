@@ -28,6 +28,12 @@ def series_label(run_name: object, run_id: object) -> str:
     return name if name == rid else f"{name} [{rid[:8]}]"
 
 
+def _series_labels(run_name: pd.Series, run_id: pd.Series) -> pd.Series:
+    """:func:`series_label` of every row, computed column-wise (charts have ~1e5 rows)."""
+    name, rid = run_name.astype(str), run_id.astype(str)
+    return name.where(name == rid, name + " [" + rid.str.slice(0, 8) + "]")
+
+
 def _alt():  # noqa: ANN202 - altair is imported on first use (slow import)
     import altair as alt
 
@@ -39,7 +45,7 @@ def overlay_chart(result: OverlayResult, *, log_y: bool = False, show_raw: bool 
     """Smoothed lines per run (raw faintly behind), one panel per metric."""
     alt = _alt()
     data = result.points.copy()
-    data["series"] = [series_label(n, r) for n, r in zip(data.run_name, data.run_id, strict=True)]
+    data["series"] = _series_labels(data["run_name"], data["run_id"])
     if result.x == "wall":
         data["x"] = pd.to_datetime(data["x"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     data = data[["metric", "series", "step", "x", "value", "smoothed"]]

@@ -231,7 +231,8 @@ def _metric_points(history: pd.DataFrame, metric: str) -> pd.DataFrame:
             {"source_uri": object, "run_id": object}
         )
     points = history.loc[history["metric"] == metric, cols]
-    points = points.astype({"value": "float64"})
+    # Categorical keys (TensorBoard histories) as plain str, like the runs frame's keys
+    points = points.astype({"value": "float64", "source_uri": "str", "run_id": "str"})
     return points.sort_values([*RUN_KEY, "step", "timestamp"], kind="mergesort").reset_index(
         drop=True
     )

@@ -224,9 +224,7 @@ def overlay_frame(
     selected["x"] = _x_values(selected, history, x)
     selected = selected.merge(_run_names(runs), on=RUN_KEY, how="left")
     selected["run_name"] = selected["run_name"].fillna(selected["run_id"])
-    groups = selected.groupby(SERIES_KEY, sort=False)
-    parts = [_series_points(group, weight, max_points) for _, group in groups]
-    points = pd.concat(parts, ignore_index=True) if parts else _empty_points()
+    points = _series_points(selected, weight, max_points)
     return OverlayResult(
         points=points[POINT_COLUMNS],
         series=_series_table(selected, points),
@@ -241,17 +239,26 @@ def overlay_frame(
 
 
 def _select(history: pd.DataFrame, metrics: list[str], keys: list[tuple[str, str]]) -> pd.DataFrame:
-    """History rows of the runs and metrics, ordered by request, then step and timestamp."""
-    run_order = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    metric_order = {m: i for i, m in enumerate(dict.fromkeys(metrics))}
-    pairs = pd.Series(list(zip(history["source_uri"], history["run_id"], strict=True)))
-    run_rank = pairs.map(run_order).to_numpy()
-    metric_rank = history["metric"].map(metric_order).to_numpy()
-    wanted = ~(pd.isna(run_rank) | pd.isna(metric_rank))
-    rows = history[wanted].copy()
-    rows["_run"], rows["_metric"] = run_rank[wanted], metric_rank[wanted]
-    rows = rows.sort_values(["_run", "_metric", "step", "timestamp"], kind="mergesort")
-    return rows.drop(columns=["_run", "_metric"]).reset_index(drop=True)
+    """History rows of the runs and metrics, ordered by request, then step and timestamp
+    (then history order), with ``_series`` numbering the series in that order."""
+    runs = list(dict.fromkeys(keys))
+    order = pd.DataFrame(
+        {
+            "source_uri": pd.Series([k[0] for k in runs], dtype=object),
+            "run_id": pd.Series([k[1] for k in runs], dtype=object),
+            "_run": np.arange(len(runs)),
+        }
+    )
+    metric_rank = {m: i for i, m in enumerate(dict.fromkeys(metrics))}
+    rows = history[history["metric"].isin(list(metric_rank))]
+    rows = rows.assign(_pos=np.arange(len(rows)))
+    rows = rows.astype({c: object for c in RUN_KEY}).merge(order, on=RUN_KEY, how="inner")
+    rows = rows.astype({c: history[c].dtype for c in RUN_KEY})
+    rows["_metric"] = rows["metric"].map(metric_rank).astype("int64")
+    rows = rows.sort_values(["_run", "_metric", "step", "timestamp", "_pos"], kind="mergesort")
+    series = rows["_run"].to_numpy() * len(metric_rank) + rows["_metric"].to_numpy()
+    rows["_series"] = np.cumsum(np.r_[False, series[1:] != series[:-1]]) if len(rows) else 0
+    return rows.drop(columns=["_run", "_metric", "_pos"]).reset_index(drop=True)
 
 
 def _x_values(rows: pd.DataFrame, history: pd.DataFrame, x: XAxis) -> pd.Series:
@@ -262,7 +269,7 @@ def _x_values(rows: pd.DataFrame, history: pd.DataFrame, x: XAxis) -> pd.Series:
     if x == "wall":
         return stamps
     first = history.assign(timestamp=pd.to_datetime(history["timestamp"], utc=True))
-    first = first.groupby(RUN_KEY)["timestamp"].min().rename("_first").reset_index()
+    first = first.groupby(RUN_KEY, observed=True)["timestamp"].min().rename("_first").reset_index()
     starts = rows[RUN_KEY].merge(first, on=RUN_KEY, how="left")["_first"]
     return (stamps - starts.set_axis(rows.index)).dt.total_seconds()
 
@@ -272,11 +279,20 @@ def _run_names(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[[*RUN_KEY, "run_name"]].drop_duplicates(RUN_KEY)
 
 
-def _series_points(group: pd.DataFrame, weight: float, max_points: int) -> pd.DataFrame:
-    """One series, smoothed over all its points, then downsampled."""
-    values = group["value"].to_numpy(dtype=np.float64)
-    out = group.assign(smoothed=smooth(values, weight))
-    return out.iloc[decimate(values, max_points)]
+def _series_points(selected: pd.DataFrame, weight: float, max_points: int) -> pd.DataFrame:
+    """Each series (consecutive rows of one ``_series``) smoothed over all its points,
+    then downsampled; one frame in series order."""
+    if selected.empty:
+        return _empty_points()
+    values = selected["value"].to_numpy(dtype=np.float64)
+    smoothed = np.empty_like(values)
+    bounds = np.flatnonzero(np.r_[True, np.diff(selected["_series"].to_numpy()) != 0, True])
+    keep = []
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        smoothed[lo:hi] = smooth(values[lo:hi], weight)
+        keep.append(decimate(values[lo:hi], max_points) + lo)
+    rows = np.concatenate(keep)
+    return selected.iloc[rows].assign(smoothed=smoothed[rows]).reset_index(drop=True)
 
 
 def _empty_points() -> pd.DataFrame:
@@ -286,9 +302,10 @@ def _empty_points() -> pd.DataFrame:
 
 def _series_table(selected: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     """Per series: points logged, points plotted, and a caption."""
-    names = selected.groupby(SERIES_KEY, sort=False)["run_name"].first()
-    total = selected.groupby(SERIES_KEY, sort=False).size()
-    plotted = points.groupby(SERIES_KEY, sort=False).size().reindex(total.index).fillna(0)
+    names = selected.groupby(SERIES_KEY, sort=False, observed=True)["run_name"].first()
+    total = selected.groupby(SERIES_KEY, sort=False, observed=True).size()
+    plotted = points.groupby(SERIES_KEY, sort=False, observed=True).size()
+    plotted = plotted.reindex(total.index).fillna(0)
     table = pd.DataFrame(
         {"run_name": names, "points_total": total, "points_plotted": plotted.astype("int64")}
     ).reset_index()
@@ -304,7 +321,8 @@ def _missing(
     selected: pd.DataFrame, keys: list[tuple[str, str]], metrics: list[str]
 ) -> list[tuple[str, str, str]]:
     """Requested (source_uri, run_id, metric) that have no point."""
-    present = set(zip(selected["source_uri"], selected["run_id"], selected["metric"], strict=True))
+    found = selected[SERIES_KEY].drop_duplicates()
+    present = set(zip(found["source_uri"], found["run_id"], found["metric"], strict=True))
     wanted = [(uri, rid, m) for uri, rid in dict.fromkeys(keys) for m in dict.fromkeys(metrics)]
     return [item for item in wanted if item not in present]
 

@@ -21,6 +21,10 @@ for everything that could not be read. It never stops silently:
 - a last record cut short is an "incomplete tail", not corruption: ``next_offset`` points
   at its header, so a later read of the grown file returns it exactly once.
 
+The framing itself (header walk, CRCs, resync) is in :mod:`.tfrecord_frame`; the
+vectorised decoder of scalar events in :mod:`.tfrecord_fast`. Their public names are
+re-exported here.
+
 :func:`decode_scalar_events` is the fast path for the commonest event shapes (one
 ``simple_value`` per event, as tensorboardX and torch write it; one scalar float/double
 tensor per event, as TF2 writes it after the first event of a tag): it decodes the
@@ -31,23 +35,58 @@ protobuf.
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass, field
 
-import google_crc32c
 import numpy as np
 
 from runreview.contract import SEVERITY_ERROR, SEVERITY_INFO, SEVERITY_WARNING, Finding
+from runreview.sources.tfrecord_fast import (
+    MAX_FAST_TAG_BYTES,
+    ScalarEvents,
+    decode_scalar_events,
+)
+from runreview.sources.tfrecord_frame import (
+    FOOTER_BYTES,
+    HEADER,
+    HEADER_BYTES,
+    MASK_DELTA,
+    MAX_RECORD_BYTES,
+    RESYNC_WINDOW,
+    STOP_CAP,
+    STOP_END,
+    STOP_HEADER,
+    STOP_TAIL,
+    Segment,
+    find_next_record,
+    frame_segment,
+    masked_crc32c,
+    unaligned_view,
+)
+
+__all__ = [
+    "FOOTER_BYTES",
+    "HEADER_BYTES",
+    "MASK_DELTA",
+    "MAX_FAST_TAG_BYTES",
+    "MAX_RECORD_BYTES",
+    "MAX_REPORTED_RECORDS",
+    "RESYNC_WINDOW",
+    "ScalarEvents",
+    "ScanContext",
+    "ScanResult",
+    "compression_of",
+    "decode_scalar_events",
+    "find_next_record",
+    "masked_crc32c",
+    "payloads",
+    "read_from",
+    "read_records",
+    "scan_records",
+    "unaligned_view",
+]
 
 # --- constants --------------------------------------------------------------------------
 
-HEADER_BYTES = 12
-FOOTER_BYTES = 4
-#: Records declaring more than this are refused before anything is allocated.
-MAX_RECORD_BYTES = 256 * 1024 * 1024
-MASK_DELTA = 0xA282EAD8
-#: Most bytes examined per step of a resync scan (bounds its temporary memory).
-RESYNC_WINDOW = 4 * 1024 * 1024
 #: Data-CRC mismatches reported one by one per scan; the rest are counted in one finding.
 MAX_REPORTED_RECORDS = 100
 
@@ -64,19 +103,7 @@ KIND_RESYNC = "resync"
 KIND_AFTER_CORRUPT = "after_corrupt_record"
 KIND_IO = "io_error"
 
-_HEADER = struct.Struct("<QI")
-_U32_MASK = 0xFFFFFFFF
 _CAP_LABEL = f"{MAX_RECORD_BYTES // (1024 * 1024)} MiB"
-_STOP_END, _STOP_TAIL, _STOP_HEADER, _STOP_CAP = "end", "tail", "header", "cap"
-
-
-def masked_crc32c(data: bytes) -> int:
-    """The masked CRC32C that TFRecord stores after the length and after the data."""
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + MASK_DELTA) & _U32_MASK
-
-
-_ZERO_HEADER_IS_INVALID = masked_crc32c(bytes(8)) != 0
 
 
 # --- results ----------------------------------------------------------------------------
@@ -150,144 +177,6 @@ def payloads(buf: bytes, result: ScanResult) -> list[bytes]:
     return [buf[s:e] for s, e in zip(result.starts.tolist(), result.ends.tolist(), strict=True)]
 
 
-# --- framing ----------------------------------------------------------------------------
-
-
-def _frame(buf: bytes, pos: int, starts: list[int], crcs: list[int]) -> tuple[int, str]:
-    """Walk records from ``pos`` while their length CRCs hold; the hot loop.
-
-    Appends each record's data start and the raw CRC32C of its data; data CRCs are
-    compared afterwards in one vectorised step, and each record's end is the next one's
-    start minus the framing. Returns where it stopped (the header of the first record
-    not taken, or the end of ``buf``) and why.
-    """
-    n = len(buf)
-    limit = n - HEADER_BYTES
-    crc = google_crc32c.value
-    unpack = _HEADER.unpack_from
-    add_start, add_crc = starts.append, crcs.append
-    known: dict[int, int] = {}  # length -> masked CRC of its 8 bytes (same length, same CRC)
-    while pos <= limit:
-        length, length_crc = unpack(buf, pos)
-        if known.get(length) != length_crc:
-            c = crc(buf[pos : pos + 8])
-            if (((c >> 15) | (c << 17)) + MASK_DELTA) & _U32_MASK != length_crc:
-                return pos, _STOP_HEADER
-            if length > MAX_RECORD_BYTES:
-                return pos, _STOP_CAP
-            known[length] = length_crc
-        start = pos + HEADER_BYTES
-        pos = start + length + FOOTER_BYTES
-        if pos > n:
-            return start - HEADER_BYTES, _STOP_TAIL
-        add_start(start)
-        add_crc(crc(buf[start : pos - FOOTER_BYTES]))
-    return pos, (_STOP_END if pos == n else _STOP_TAIL)
-
-
-def unaligned_view(buf: bytes, dtype: str) -> np.ndarray:
-    """A read-only view of ``buf`` with one ``dtype`` value starting at every byte offset.
-
-    ``unaligned_view(buf, "<u4")[i]`` is the little-endian uint32 at byte ``i``; indexing
-    it with an array of offsets gathers many fields in one step, with no copy of ``buf``.
-    """
-    size = np.dtype(dtype).itemsize
-    count = max(len(buf) - size + 1, 0)
-    if count == 0:
-        return np.zeros(0, dtype=dtype)
-    return np.ndarray((count,), dtype=dtype, buffer=buf, offset=0, strides=(1,))
-
-
-def _stored_data_crcs(buf: bytes, ends: np.ndarray) -> np.ndarray:
-    """The masked data CRCs stored after each record, as uint64."""
-    if ends.size == 0:
-        return np.zeros(0, dtype=np.uint64)
-    return unaligned_view(buf, "<u4")[ends].astype(np.uint64)
-
-
-def _mask_crcs(crcs: np.ndarray) -> np.ndarray:
-    """Vectorised TFRecord CRC masking of uint64 CRC values."""
-    return ((((crcs >> 15) | (crcs << 17)) & _U32_MASK) + MASK_DELTA) & _U32_MASK
-
-
-@dataclass
-class _Segment:
-    """Records framed by one uninterrupted run of :func:`_frame`."""
-
-    starts: np.ndarray
-    ends: np.ndarray
-    good: np.ndarray
-    stop: int
-    reason: str
-
-
-def _frame_segment(buf: bytes, pos: int) -> _Segment:
-    starts: list[int] = []
-    crcs: list[int] = []
-    stop, reason = _frame(buf, pos, starts, crcs)
-    s = np.array(starts, dtype=np.int64)
-    e = np.empty_like(s)
-    if s.size:
-        e[:-1] = s[1:] - HEADER_BYTES - FOOTER_BYTES
-        e[-1] = stop - FOOTER_BYTES
-    good = _mask_crcs(np.array(crcs, dtype=np.uint64)) == _stored_data_crcs(buf, e)
-    return _Segment(s, e, good, stop, reason)
-
-
-# --- resync -----------------------------------------------------------------------------
-
-
-def _record_at(buf: bytes, pos: int) -> bool:
-    """True when a complete record with both CRCs valid starts at ``pos``."""
-    n = len(buf)
-    if pos + HEADER_BYTES > n:
-        return False
-    length, length_crc = _HEADER.unpack_from(buf, pos)
-    if length > MAX_RECORD_BYTES or masked_crc32c(buf[pos : pos + 8]) != length_crc:
-        return False
-    end = pos + HEADER_BYTES + length
-    if end + FOOTER_BYTES > n:
-        return False
-    return masked_crc32c(buf[pos + HEADER_BYTES : end]) == struct.unpack_from("<I", buf, end)[0]
-
-
-def _resync_candidates(u8: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Positions in [lo, hi) whose 8 length bytes could encode a length below the cap.
-
-    The cap is under 2**32, so the top four length bytes must be zero; an all-zero
-    12-byte header is never valid (CRC of zeros is not zero) and is skipped, which keeps
-    zero-filled regions cheap.
-    """
-    window = u8[lo : hi + HEADER_BYTES - 1]
-    count = hi - lo
-    zero = window == 0
-    ok = zero[4 : 4 + count] & zero[5 : 5 + count] & zero[6 : 6 + count] & zero[7 : 7 + count]
-    if _ZERO_HEADER_IS_INVALID:
-        all_zero = ok.copy()
-        for k in (0, 1, 2, 3, 8, 9, 10, 11):
-            all_zero &= zero[k : k + count]
-        ok &= ~all_zero
-    return np.flatnonzero(ok) + lo
-
-
-def find_next_record(buf: bytes, start: int) -> int | None:
-    """The first position at or after ``start`` where a complete, CRC-valid record begins.
-
-    Scans in windows of :data:`RESYNC_WINDOW` bytes with a vectorised prefilter, so a
-    damaged region costs little even when it is large.
-    """
-    u8 = np.frombuffer(buf, dtype=np.uint8)
-    last = len(buf) - HEADER_BYTES - FOOTER_BYTES  # a record needs at least 16 bytes
-    lo, window = start, 4096  # small first: the next record is usually close
-    while lo <= last:
-        hi = min(lo + window, last + 1)
-        for pos in _resync_candidates(u8, lo, hi).tolist():
-            if _record_at(buf, pos):
-                return pos
-        lo, window = hi, min(window * 4, RESYNC_WINDOW)
-    return None
-
-
 # --- classification of a bad start --------------------------------------------------------
 
 
@@ -331,7 +220,7 @@ class _Scan:
         self.status: list[Finding] = []
         self.bad_records = 0
 
-    def add_segment(self, seg: _Segment) -> None:
+    def add_segment(self, seg: Segment) -> None:
         """Keep the good records of ``seg``; report every data-CRC mismatch."""
         count = seg.starts.size
         indexes = np.arange(self.index, self.index + count, dtype=np.int64)
@@ -380,8 +269,8 @@ class _Scan:
         """The finding for a stop at ``pos`` that is not a plain end or tail."""
         offset = self.base + pos
         rest = len(self.buf) - pos
-        if reason == _STOP_CAP:
-            length = _HEADER.unpack_from(self.buf, pos)[0]
+        if reason == STOP_CAP:
+            length = HEADER.unpack_from(self.buf, pos)[0]
             what = (
                 f"record {self.index} at byte {offset} declares length {length}, above the "
                 f"cap of {_CAP_LABEL} (record length exceeds cap); not read"
@@ -490,12 +379,12 @@ def scan_records(
             return scan.result(0)
     pos = 0
     while True:
-        seg = _frame_segment(buf, pos)
+        seg = frame_segment(buf, pos)
         scan.add_segment(seg)
         pos = seg.stop
-        if seg.reason == _STOP_END:
+        if seg.reason == STOP_END:
             return scan.result(pos)
-        if seg.reason == _STOP_TAIL:
+        if seg.reason == STOP_TAIL:
             scan.status.append(_tail_status(scan, pos))
             return scan.result(pos)
         if _is_zero(buf, pos):
@@ -507,7 +396,7 @@ def scan_records(
 
 
 def _record_header_ok(buf: bytes, pos: int) -> bool:
-    length, length_crc = _HEADER.unpack_from(buf, pos)
+    length, length_crc = HEADER.unpack_from(buf, pos)
     return masked_crc32c(buf[pos : pos + 8]) == length_crc
 
 
@@ -515,7 +404,7 @@ def _handle_bad_header(scan: _Scan, pos: int, reason: str) -> int:
     """Report a bad header at ``pos`` and resync; returns where to go on, or ``-pos-1``."""
     found = find_next_record(scan.buf, pos + 1)
     if found is None:
-        if pos == 0 and scan.base == 0 and scan.index == 0 and reason == _STOP_HEADER:
+        if pos == 0 and scan.base == 0 and scan.index == 0 and reason == STOP_HEADER:
             scan.status.append(_not_event_file(scan))
         else:
             scan.status.append(scan.stop_finding(pos, reason, None))
@@ -593,272 +482,4 @@ def read_records(
         first_index=first_index,
         after_corrupt=after_corrupt,
         context=ctx,
-    )
-
-
-# --- fast path: events holding one scalar ------------------------------------------------
-
-#: Tags longer than this are left to protobuf (keeps the vectorised tag pass short).
-MAX_FAST_TAG_BYTES = 128
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-# Wire tags (field number << 3 | wire type) of the fields the fast path accepts.
-_EVENT_WALL_TIME = 0x09  # Event.wall_time = 1, fixed64
-_EVENT_STEP = 0x10  # Event.step = 2, varint
-_EVENT_SUMMARY = 0x2A  # Event.summary = 5, length-delimited
-_SUMMARY_VALUE = 0x0A  # Summary.value = 1, length-delimited
-_VALUE_TAG = 0x0A  # Summary.Value.tag = 1, length-delimited
-_VALUE_SIMPLE = 0x15  # Summary.Value.simple_value = 2, fixed32
-_VALUE_TENSOR = 0x42  # Summary.Value.tensor = 8, length-delimited
-_TENSOR_DTYPE = 0x08  # TensorProto.dtype = 1, varint
-_TENSOR_SHAPE = 0x12  # TensorProto.tensor_shape = 2, length-delimited
-_TENSOR_CONTENT = 0x22  # TensorProto.tensor_content = 4, bytes
-_TENSOR_FLOATS = 0x2A  # TensorProto.float_val = 5, packed
-_TENSOR_DOUBLES = 0x32  # TensorProto.double_val = 6, packed
-_DT_FLOAT, _DT_DOUBLE = 1, 2
-
-
-@dataclass
-class ScalarEvents:
-    """Events decoded by :func:`decode_scalar_events`.
-
-    ``rows`` are positions in the ``starts``/``ends`` arrays that were given; the other
-    arrays are aligned with ``rows``. ``tags[tag_codes[i]]`` is the tag of row ``i``.
-    ``tensor[i]`` is True when the value came from a scalar tensor rather than a
-    ``simple_value``: such a point is a scalar only if its tag's plugin is "scalars"
-    (which the caller knows from the tag's metadata in an earlier record).
-    """
-
-    rows: np.ndarray
-    wall_time: np.ndarray
-    step: np.ndarray
-    value: np.ndarray
-    tag_codes: np.ndarray
-    tags: list[str]
-    tensor: np.ndarray
-
-
-class _Rows:
-    """Candidate records and a read position in each, narrowed as checks fail."""
-
-    def __init__(self, buf: bytes, starts: np.ndarray, ends: np.ndarray):
-        self.u8 = np.frombuffer(buf, dtype=np.uint8)
-        self.last = max(len(buf) - 1, 0)
-        self.rows = np.arange(starts.size, dtype=np.int64)
-        self.pos = starts.astype(np.int64, copy=True)
-        self.end = ends.astype(np.int64, copy=True)
-        self.cols: dict[str, np.ndarray] = {}
-
-    def byte(self) -> np.ndarray:
-        """The byte at each read position (0 where the position is at or past the end)."""
-        return self.byte_at(self.pos)
-
-    def byte_at(self, at: np.ndarray) -> np.ndarray:
-        """The byte at ``at`` in each row (0 where that is at or past the record's end)."""
-        got = self.u8[np.minimum(at, self.last)]
-        return np.where(at < self.end, got, 0)
-
-    def keep(self, mask: np.ndarray) -> None:
-        """Drop the rows where ``mask`` is False."""
-        if mask.all():
-            return
-        self.rows, self.pos, self.end = self.rows[mask], self.pos[mask], self.end[mask]
-        self.cols = {k: v[mask] for k, v in self.cols.items()}
-
-    def varint(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Decode a varint at ``at`` in every row: (value uint64, byte length, ok)."""
-        first = self.u8[np.minimum(at, self.last)]
-        inside = at < self.end
-        done = inside & (first < 0x80)
-        value = (first & 0x7F).astype(np.uint64)
-        length = done.astype(np.int64)
-        todo = np.flatnonzero(inside & ~done)  # most varints here are one byte long
-        for k in range(1, 10):
-            if todo.size == 0:
-                break
-            q = at[todo] + k
-            inside = q < self.end[todo]
-            b = self.u8[np.minimum(q, self.last)].astype(np.uint64)
-            value[todo] |= (b & np.uint64(0x7F)) << np.uint64(7 * k)
-            finished = inside & (b < 0x80)
-            if k == 9:  # protobuf would drop bits past 64; leave such oddities to it
-                finished &= b <= 1
-            length[todo[finished]] = k + 1
-            done[todo[finished]] = True
-            todo = todo[inside & ~finished]
-        return value, length, done
-
-
-def _optional_wall_time(r: _Rows, f8: np.ndarray) -> None:
-    has = (r.byte() == _EVENT_WALL_TIME) & (r.pos + 9 <= r.end)
-    wall = np.zeros(r.pos.size, dtype=np.float64)
-    wall[has] = f8[r.pos[has] + 1]
-    r.cols["wall"] = wall
-    r.pos = r.pos + 9 * has
-
-
-def _optional_step(r: _Rows) -> None:
-    has = r.byte() == _EVENT_STEP
-    value, length, ok = r.varint(r.pos + 1)
-    r.cols["step"] = np.where(has, value.view(np.int64), 0)
-    r.pos = r.pos + np.where(has, 1 + length, 0)
-    r.keep(~has | ok)
-
-
-def _field_to_end(r: _Rows, wire_tag: int) -> None:
-    """Require a length-delimited field that runs exactly to the end of the record."""
-    r.keep(r.byte() == wire_tag)
-    value, length, ok = r.varint(r.pos + 1)
-    r.pos = r.pos + 1 + length
-    rest = (r.end - r.pos).astype(np.uint64)
-    r.keep(ok & (value == rest))
-
-
-def _tag(r: _Rows) -> None:
-    """Require a non-empty ``tag`` of at most MAX_FAST_TAG_BYTES; keep where it is."""
-    r.keep(r.byte() == _VALUE_TAG)
-    value, length, ok = r.varint(r.pos + 1)
-    r.pos = r.pos + 1 + length
-    tag_len = np.where(ok, value, np.uint64(0)).astype(np.int64)
-    r.cols["tag_len"] = tag_len
-    r.keep(ok & (value <= MAX_FAST_TAG_BYTES) & (r.pos + tag_len < r.end))
-    r.cols["tag_start"] = r.pos.copy()
-    r.pos = r.pos + r.cols["tag_len"]
-
-
-def _tensor_value(r: _Rows, f4: np.ndarray, f8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where the rest is ``tensor { dtype: float|double, [shape {}], one value }`` running
-    to the end of the record: (ok, value). The value may be in tensor_content (TF2's C++
-    writer) or in a one-element packed float_val/double_val (Python's make_tensor_proto).
-    """
-    ok = r.byte() == _VALUE_TENSOR
-    size, length, good = r.varint(r.pos + 1)
-    at = r.pos + 1 + length
-    ok &= good & (size == (r.end - at).astype(np.uint64))
-    dtype = r.byte_at(at + 1)
-    ok &= (r.byte_at(at) == _TENSOR_DTYPE) & ((dtype == _DT_FLOAT) | (dtype == _DT_DOUBLE))
-    at = at + 2
-    shape = (r.byte_at(at) == _TENSOR_SHAPE) & (r.byte_at(at + 1) == 0)  # rank 0
-    at = at + 2 * shape
-    field, width = r.byte_at(at), r.byte_at(at + 1)
-    f32 = (
-        (dtype == _DT_FLOAT)
-        & (width == 4)
-        & ((field == _TENSOR_CONTENT) | (field == _TENSOR_FLOATS))
-    )
-    f64 = (
-        (dtype == _DT_DOUBLE)
-        & (width == 8)
-        & ((field == _TENSOR_CONTENT) | (field == _TENSOR_DOUBLES))
-    )
-    ok &= (f32 | f64) & (at + 2 + width == r.end)
-    value = np.zeros(r.pos.size, dtype=np.float64)
-    value[ok & f32] = f4[at[ok & f32] + 2]
-    value[ok & f64] = f8[at[ok & f64] + 2]
-    return ok, value
-
-
-def _value(r: _Rows, f4: np.ndarray, f8: np.ndarray) -> None:
-    """Require ``simple_value`` or a scalar float/double tensor ending the record."""
-    simple = (r.byte() == _VALUE_SIMPLE) & (r.pos + 5 == r.end)
-    tensor, value = _tensor_value(r, f4, f8)
-    value[simple] = f4[r.pos[simple] + 1]
-    r.cols["value"] = value
-    r.cols["tensor"] = tensor
-    r.keep(simple | tensor)
-
-
-def _tag_words(u64: np.ndarray, start: np.ndarray, length: np.ndarray, k: int) -> np.ndarray:
-    """The k-th 8-byte word of every tag, bytes past its end zeroed."""
-    word = u64[np.minimum(start + 8 * k, u64.size - 1)]  # past-the-tag words are masked
-    remaining = np.clip(length - 8 * k, 0, 8).astype(np.uint64)
-    keep_bits = np.where(
-        remaining >= 8,
-        np.uint64(0xFFFFFFFFFFFFFFFF),
-        (np.uint64(1) << (remaining * np.uint64(8))) - np.uint64(1),
-    )
-    return word & keep_bits
-
-
-def _tag_codes(buf: bytes, r: _Rows) -> tuple[np.ndarray, list[str]]:
-    """Group rows by tag bytes (hash, then exact check); rows that fail are dropped."""
-    start, length = r.cols["tag_start"], r.cols["tag_len"]
-    u64 = unaligned_view(buf, "<u8")
-    words = max(int(length.max(initial=0) + 7) // 8, 1)
-    h = _FNV_OFFSET ^ length.astype(np.uint64)
-    for k in range(words):
-        h = (h ^ _tag_words(u64, start, length, k)) * _FNV_PRIME
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    same = length == length[first][inverse]
-    for k in range(words):
-        same &= _tag_words(u64, start, length, k) == _tag_words(
-            u64, start[first][inverse], length, k
-        )
-    names, valid = _tag_names(buf, start[first], length[first])
-    ok = same & valid[inverse]
-    r.cols["code"] = inverse.astype(np.int32)
-    r.keep(ok)
-    return r.cols["code"], names
-
-
-def _tag_names(buf: bytes, starts: np.ndarray, lengths: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Decode each distinct tag; tags that are not UTF-8 are left to protobuf."""
-    names: list[str] = []
-    valid = np.ones(starts.size, dtype=bool)
-    for i, (s, n) in enumerate(zip(starts.tolist(), lengths.tolist(), strict=True)):
-        try:
-            names.append(buf[s : s + n].decode("utf-8"))
-        except UnicodeDecodeError:
-            names.append("")
-            valid[i] = False
-    return names, valid
-
-
-def _no_scalars() -> ScalarEvents:
-    empty = np.zeros(0, dtype=np.int64)
-    return ScalarEvents(
-        rows=empty,
-        wall_time=np.zeros(0, dtype=np.float64),
-        step=empty,
-        value=np.zeros(0, dtype=np.float64),
-        tag_codes=np.zeros(0, dtype=np.int32),
-        tags=[],
-        tensor=np.zeros(0, dtype=bool),
-    )
-
-
-def decode_scalar_events(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> ScalarEvents:
-    """Decode, all at once, the records that are exactly an Event with one scalar value.
-
-    Accepted wire layouts (the canonical field order every protobuf serializer emits)::
-
-        [wall_time] [step] summary { value { tag, simple_value } }
-        [wall_time] [step] summary { value { tag, tensor { dtype, [shape {}], number } } }
-
-    with nothing else in the record (so no metadata), a non-empty tag of at most
-    :data:`MAX_FAST_TAG_BYTES` bytes, and a float or double tensor of rank 0. Such a
-    record parses with protobuf to exactly the fields returned here; any other record
-    (metadata, other tensors, several values, other field orders, invalid UTF-8 tags) is
-    not in ``rows`` and must be parsed by protobuf.
-    """
-    r = _Rows(buf, starts, ends)
-    if r.rows.size == 0 or not buf:
-        return _no_scalars()
-    _optional_wall_time(r, unaligned_view(buf, "<f8"))
-    _optional_step(r)
-    _field_to_end(r, _EVENT_SUMMARY)
-    _field_to_end(r, _SUMMARY_VALUE)
-    _tag(r)
-    _value(r, unaligned_view(buf, "<f4"), unaligned_view(buf, "<f8"))
-    if r.rows.size == 0:
-        return _no_scalars()
-    codes, names = _tag_codes(buf, r)
-    return ScalarEvents(
-        rows=r.rows,
-        wall_time=r.cols["wall"],
-        step=r.cols["step"],
-        value=r.cols["value"],
-        tag_codes=codes,
-        tags=names,
-        tensor=r.cols["tensor"],
     )

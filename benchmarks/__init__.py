@@ -1,0 +1,1 @@
+"""Benchmarks of runreview against its peers (see ``python -m benchmarks --help``)."""

@@ -1,0 +1,172 @@
+"""Reading event files incrementally, in memory and through the on-disk cache.
+
+A file's state is kept per path with its identity (device, inode, size, mtime, first
+bytes). A second read costs one ``stat`` when nothing changed; a grown file is read from
+its last offset only; a file that shrank, was replaced (other inode) or rewritten in place
+(its first bytes changed) is read again from the start, with a warning finding.
+
+When a file is first met, the on-disk cache (:mod:`.tb_cache`) is asked for its state:
+an entry is used only when it still describes the file (see :meth:`EventFileCache.load`),
+and a grown file then costs only its new bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+import google_crc32c
+
+from runreview.contract import SEVERITY_WARNING, Finding
+from runreview.sources import tfrecord
+from runreview.sources.tb_cache import HEAD_BYTES, TAIL_BYTES, EventFileCache
+from runreview.sources.tb_decode import parse_chunk
+from runreview.sources.tb_state import KIND_REPLACED, FileState
+
+
+@dataclass
+class ReadStats:
+    """What reading cost so far: event-file bytes read, files parsed, cache use (hits:
+    files whose state came from the disk cache, grown ones included), and why the disk
+    cache was turned off, if it was."""
+
+    bytes_read: int = 0
+    files_parsed: int = 0
+    cache_hits: int = 0
+    cache_writes: int = 0
+    cache_error: str | None = None
+
+
+@dataclass
+class FileRead:
+    """A state to use, and the new bytes to add to it (None when there are none).
+
+    ``fresh`` is True for a state started from nothing (to be seeded with the plugins
+    of the run's earlier files before its bytes are decoded); ``cached`` for a state
+    loaded from the disk cache.
+    """
+
+    state: FileState
+    data: bytes | None
+    fresh: bool = False
+    cached: bool = False
+
+
+def open_regular(path: str) -> int:
+    """An fd for ``path``; O_NONBLOCK so a FIFO put in place of a file cannot hang us."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    return os.open(path, flags)
+
+
+def _new_state(path: str, run_id: str, st: os.stat_result, head: bytes) -> FileState:
+    return FileState(path, run_id, st.st_dev, st.st_ino, 0, st.st_mtime_ns, head)
+
+
+def _changed_how(old: FileState, st: os.stat_result, head: bytes) -> str | None:
+    """Why ``old`` no longer describes the file (replaced, shrank, rewritten), or None."""
+    if (old.dev, old.ino) != (st.st_dev, st.st_ino):
+        return "replaced by another file (inode changed)"
+    if st.st_size < old.size:
+        return f"shrank from {old.size} to {st.st_size} bytes"
+    n = min(len(head), len(old.head))
+    if head[:n] != old.head[:n]:
+        return "rewritten in place (its first bytes changed)"
+    return None
+
+
+def _unchanged(old: FileState, st: os.stat_result) -> bool:
+    """The identity (inode, size, mtime) still matches: nothing to read."""
+    same_file = (old.dev, old.ino) == (st.st_dev, st.st_ino)
+    return same_file and st.st_size == old.size and st.st_mtime_ns == old.mtime_ns
+
+
+def _replaced_finding(state: FileState, why: str, uri: str) -> Finding:
+    return Finding(
+        SEVERITY_WARNING,
+        uri,
+        f"file {why} since it was last read: data re-read from the start "
+        "(no mixing of old and new offsets)",
+        path=state.path,
+        run_id=state.run_id,
+        kind=KIND_REPLACED,
+    )
+
+
+def read_file(
+    path: str,
+    run_id: str,
+    old: FileState | None,
+    uri: str,
+    cache: EventFileCache | None = None,
+    seed: dict[str, str] | None = None,
+) -> FileRead | None:
+    """The state to use for ``path`` and the bytes to add to it; None when nothing changed.
+
+    ``old`` is the state in memory; without one, ``cache`` is asked (``seed``: plugins of
+    the run's earlier files, which the entry must have been made with). Identity (inode,
+    size, first and last bytes) comes from the opened descriptor, so what is read is
+    exactly the file that was checked. Raises OSError.
+    """
+    if old is not None and _unchanged(old, os.stat(path)):
+        return None
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(21, "not a regular file")
+        head = os.pread(fd, HEAD_BYTES, 0)
+        fresh = cached = False
+        if old is None and cache is not None:
+            old = cache.load(path, run_id, uri, seed or {}, fd, st, head)
+            cached = old is not None
+            if old is not None and st.st_size == old.size:
+                return FileRead(old, None, cached=True)
+        state = old
+        why = None if old is None else _changed_how(old, st, head)
+        if old is None or why is not None:
+            state, fresh = _new_state(path, run_id, st, head), True
+            if why is not None:
+                state.problems.append(_replaced_finding(state, why, uri))
+        elif st.st_size == old.size:
+            old.mtime_ns, old.head = st.st_mtime_ns, head
+            return None
+        state.head, state.mtime_ns = head, st.st_mtime_ns
+        fh.seek(state.next_offset)
+        return FileRead(state, fh.read(), fresh=fresh, cached=cached)
+
+
+def _note_content(state: FileState, data: bytes) -> None:
+    """Keep the CRC32C and the last bytes of the file's content [0, size) up to date.
+
+    ``data`` starts at ``state.next_offset``, which is before ``state.size`` when the
+    last read ended in an incomplete record: only the part past ``size`` is new.
+    """
+    skip = state.size - state.next_offset
+    new = data[skip:] if skip > 0 else data
+    state.crc = google_crc32c.extend(state.crc, new)
+    state.tail = (state.tail + new[-TAIL_BYTES:])[-TAIL_BYTES:]
+
+
+def extend_state(state: FileState, data: bytes, uri: str) -> None:
+    """Scan and decode ``data`` (the file from ``state.next_offset`` on) into ``state``."""
+    ctx = tfrecord.ScanContext(path=state.path, source_uri=uri, run_id=state.run_id)
+    scan = tfrecord.scan_records(
+        data,
+        base_offset=state.next_offset,
+        first_index=state.next_index,
+        after_corrupt=state.corrupt,
+        context=ctx,
+    )
+    for finding in scan.findings:
+        state.problem(finding.kind, finding)
+    state.status = scan.status
+    parse_chunk(state, data, scan, uri)
+    _note_content(state, data)
+    state.size = state.next_offset + len(data)
+    state.next_offset, state.next_index, state.corrupt = (
+        scan.next_offset,
+        scan.next_index,
+        scan.corrupt,
+    )
+    state.version += 1
