@@ -49,10 +49,11 @@ run: demo
 	$(BIN)/runreview app --port $(PORT) \
 		--tracking-uri sqlite:///$(abspath $(DEMO))/mlflow.db --logdir $(abspath $(DEMO))/tensorboard
 
+TEST_WORKERS ?= 2
 test: install system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check .

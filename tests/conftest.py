@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,3 +22,36 @@ def demo_workspace(tmp_path_factory):  # noqa: ANN201 - runreview.demo.DemoWorks
     from runreview.demo import build_demo
 
     return build_demo(tmp_path_factory.mktemp("demo") / "workspace", now=DEMO_NOW)
+
+
+#: Test files that share an expensive session fixture (a tracking server, PostgreSQL, W&B
+#: writer virtualenvs) run on one xdist worker, so the fixture is built once.
+GROUPS = {
+    "mlflow-server": (
+        "tests/sources/test_mlflow.py",
+        "tests/sources/test_contract.py",
+        "tests/reliability/test_mlflow_http_reliability.py",
+        "tests/reliability/test_mlflow_store_reliability.py",
+    ),
+    "wandb": (
+        "tests/sources/test_wandb.py",
+        "tests/test_cli_wandb.py",
+        "tests/reports/test_reports_wandb.py",
+        "tests/app/test_wandb_app.py",
+    ),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the TensorBoard cache of the test session out of the user's cache folder."""
+    if "RUNREVIEW_CACHE_DIR" not in os.environ:
+        os.environ["RUNREVIEW_CACHE_DIR"] = tempfile.mkdtemp(prefix="runreview-test-cache-")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests with their xdist group (used with ``--dist loadgroup``)."""
+    for item in items:
+        path = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
+        for group, files in GROUPS.items():
+            if path in files:
+                item.add_marker(pytest.mark.xdist_group(group))
