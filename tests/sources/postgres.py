@@ -92,8 +92,12 @@ def start_postgres(port: int) -> Postgres:
         "start",
     )
     pg = Postgres(folder, port, bin_dir)
-    _wait_ready(pg)
-    run(bin_dir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "runreview", "mlflow")
+    try:
+        _wait_ready(pg)
+        run(bin_dir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "runreview", "mlflow")
+    except BaseException:
+        stop_postgres(pg)  # never leave a server behind
+        raise
     return pg
 
 
