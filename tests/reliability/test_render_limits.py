@@ -33,9 +33,11 @@ def report_args(store, out: Path, experiment: str = "wide") -> list[str]:
     ]  # fmt: skip
 
 
-def render_folders() -> set[str]:
-    """This machine's render request folders (they hold report data)."""
-    return {p.name for p in Path(tempfile.gettempdir()).glob(f"{PREFIX}*")}
+def render_folders(pid: int | None = None) -> set[str]:
+    """The render request folders (they hold report data) of process ``pid`` (this one by
+    default): a second test worker rendering at the same time has folders of its own."""
+    owner = os.getpid() if pid is None else pid
+    return {p.name for p in Path(tempfile.gettempdir()).glob(f"{PREFIX}{owner}-*")}
 
 
 def alive(pid: int) -> bool:
@@ -179,13 +181,13 @@ def test_A14_report_killed_while_rendering_leaves_no_file_and_no_orphan(
             cli.kill()
             cli.wait()
     assert list(tmp_path.iterdir()) == []
-    left = [f for f in render_folders() if f.startswith(f"{PREFIX}{cli.pid}-")]
+    left = sorted(render_folders(cli.pid))
     assert len(left) == 1  # a SIGKILL leaves the request folder; the next render removes it
     render_pdf_limited(
         _html(), {}, identifier=b"id", created=NOW, fetch_log=FetchLog(), timeout=120,
         max_mb=1024,
     )  # fmt: skip
-    assert left[0] not in render_folders()
+    assert left[0] not in render_folders(cli.pid)
 
 
 def test_A14_cli_report_writes_a_complete_verified_file(reliability_store, tmp_path, capsys):
