@@ -40,6 +40,7 @@ from runreview.contract import (
     Finding,
 )
 from runreview.sources.base import SourceError
+from runreview.sources.evidence import normalise_package, parse_requirements
 from runreview.sources.mlflow_artifacts import ArtifactAccess
 
 #: MLflow's own tags, and the environment key each one fills.
@@ -66,30 +67,8 @@ MAX_ENV_FILE_BYTES = 1024 * 1024
 #: Most predictions tables opened per run.
 MAX_TABLES = 50
 LABEL_COLUMNS = (("y_true", "y_pred"), ("label", "prediction"))
-_REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
 
 Report = Callable[[Finding], None]
-
-
-def normalise_package(name: str) -> str:
-    """A package name in PEP 503 form (``Scikit_Learn`` -> ``scikit-learn``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def parse_requirements(text: str) -> dict[str, str]:
-    """``name -> version`` from a requirements.txt ("==" pins; other specifiers kept as is)."""
-    packages: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
-        if not line or line.startswith("-") or "://" in line:
-            continue
-        match = _REQUIREMENT.match(line)
-        if match:
-            spec = match.group(2).strip()
-            packages[normalise_package(match.group(1))] = (
-                spec[2:].strip() if spec.startswith("==") else spec
-            )
-    return packages
 
 
 # --- environment ------------------------------------------------------------------------

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
-
-import numpy as np
 
 from runreview.contract import (
     CONFUSION_FILE,
@@ -31,6 +28,7 @@ from runreview.contract import (
     Environment,
     Finding,
 )
+from runreview.sources.evidence import matrix_from_json, numeric_counts, parse_requirements
 from runreview.sources.tb_runs import RunData
 
 REQUIREMENTS_FILE = "requirements.txt"
@@ -59,7 +57,6 @@ _GIT_KEYS = {
     "diff": ENV_GIT_DIFF,
     "remote": ENV_GIT_REMOTE,
 }
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*?)\s*$")
 
 
 def fill_environment(env: Environment, data: dict, origin: str) -> None:
@@ -84,25 +81,6 @@ def fill_environment(env: Environment, data: dict, origin: str) -> None:
             env.set(_ENV_KEYS.get(key, key), value, where)
 
 
-def parse_requirements(text: str) -> dict[str, str]:
-    """``name -> version`` from requirements.txt lines.
-
-    ``name==1.2`` gives ``"1.2"``; any other specifier is kept as written (``">=1.2"``);
-    a bare name gives ``""``. Comments, options (``-r``, ``-e``, ``--hash``) and URLs are
-    skipped.
-    """
-    packages: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.split(" #", 1)[0].split(";", 1)[0].strip()
-        if not line or line.startswith(("#", "-")) or "://" in line or " @ " in line:
-            continue
-        match = _REQUIREMENT.match(line)
-        if match:
-            name, spec = match.groups()
-            packages[name] = spec[2:].strip() if spec.startswith("==") else spec
-    return packages
-
-
 def _labels_from_text(text: str) -> list[str]:
     """Class labels written as a JSON list, one per line, or comma-separated."""
     try:
@@ -113,24 +91,6 @@ def _labels_from_text(text: str) -> list[str]:
         return [str(v) for v in value]
     sep = "\n" if "\n" in text.strip() else ","
     return [part.strip() for part in text.strip().split(sep) if part.strip()]
-
-
-def numeric_counts(counts: np.ndarray) -> np.ndarray:
-    """Counts keep their integer or float dtype; anything else is converted to float64."""
-    return counts if counts.dtype.kind in "iuf" else counts.astype(np.float64)
-
-
-def matrix_from_json(data: object) -> tuple[list[str], np.ndarray]:
-    """Labels and counts from ``{"labels": [...], "matrix": [[...]]}``; ValueError if bad."""
-    if not isinstance(data, dict) or "matrix" not in data:
-        raise ValueError('expected an object with "matrix" (and "labels")')
-    counts = numeric_counts(np.asarray(data["matrix"]))
-    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.size == 0:
-        raise ValueError(f"matrix must be square and non-empty, got shape {counts.shape}")
-    labels = [str(v) for v in data.get("labels") or range(counts.shape[0])]
-    if len(labels) != counts.shape[0]:
-        raise ValueError(f"{len(labels)} labels for a {counts.shape[0]}x{counts.shape[0]} matrix")
-    return labels, counts
 
 
 def last_per_tag(items: list, marker: str) -> dict[str, object]:

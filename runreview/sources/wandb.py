@@ -373,7 +373,7 @@ class WandbSource(Source):
         path = side.files_path(state.folder, side.REQUIREMENTS_FILE)
         raw = self._side(side.read_small, path, run_id)
         if raw:
-            from runreview.sources.tensorboard import parse_requirements
+            from runreview.sources.evidence import parse_requirements
 
             env.packages = parse_requirements(raw.decode("utf-8", errors="replace"))
             env.packages_origin = path

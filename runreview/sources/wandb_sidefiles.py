@@ -31,6 +31,7 @@ from runreview.contract import (
     ConfusionData,
     Environment,
 )
+from runreview.sources.evidence import matrix_from_json
 
 METADATA_FILE = "wandb-metadata.json"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -103,21 +104,6 @@ def _gpu_names(meta: dict[str, Any]) -> str | None:
 
 
 # --- confusion matrices -------------------------------------------------------------------
-
-
-def matrix_from_json(data: object) -> tuple[list[str], np.ndarray]:
-    """Labels and counts from ``{"labels": [...], "matrix": [[...]]}``; ValueError if bad."""
-    if not isinstance(data, dict) or "matrix" not in data:
-        raise ValueError('expected an object with "matrix" (and "labels")')
-    counts = np.asarray(data["matrix"])
-    if counts.dtype.kind not in "iuf":
-        counts = counts.astype(np.float64)
-    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.size == 0:
-        raise ValueError(f"matrix must be square and non-empty, got shape {counts.shape}")
-    labels = [str(v) for v in data.get("labels") or range(counts.shape[0])]
-    if len(labels) != counts.shape[0]:
-        raise ValueError(f"{len(labels)} labels for a {counts.shape[0]}x{counts.shape[0]} matrix")
-    return labels, counts
 
 
 def matrix_from_table(data: object) -> tuple[list[str], np.ndarray]:
