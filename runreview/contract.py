@@ -98,6 +98,35 @@ class Finding:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class FileContext:
+    """Where bytes being parsed came from, so a reader can name the file in findings."""
+
+    path: str | None = None
+    source_uri: str = ""
+    run_id: str | None = None
+
+    def finding(
+        self,
+        severity: str,
+        kind: str,
+        message: str,
+        offset: int | None = None,
+        record: int | None = None,
+    ) -> Finding:
+        """A finding about this file."""
+        return Finding(
+            severity=severity,
+            source_uri=self.source_uri,
+            message=message,
+            path=self.path,
+            offset=offset,
+            record=record,
+            run_id=self.run_id,
+            kind=kind,
+        )
+
+
 # --- per-run records --------------------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runreview.contract import SEVERITY_ERROR, SEVERITY_INFO, SEVERITY_WARNING, Finding
+from runreview.contract import SEVERITY_ERROR, SEVERITY_INFO, SEVERITY_WARNING, FileContext, Finding
 from runreview.sources.tfrecord_fast import (
     MAX_FAST_TAG_BYTES,
     ScalarEvents,
@@ -109,33 +109,8 @@ _CAP_LABEL = f"{MAX_RECORD_BYTES // (1024 * 1024)} MiB"
 # --- results ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ScanContext:
-    """Where the bytes came from, used to name the file in findings."""
-
-    path: str | None = None
-    source_uri: str = ""
-    run_id: str | None = None
-
-    def finding(
-        self,
-        severity: str,
-        kind: str,
-        message: str,
-        offset: int | None = None,
-        record: int | None = None,
-    ) -> Finding:
-        """A finding about this file."""
-        return Finding(
-            severity=severity,
-            source_uri=self.source_uri,
-            message=message,
-            path=self.path,
-            offset=offset,
-            record=record,
-            run_id=self.run_id,
-            kind=kind,
-        )
+#: Where the bytes came from (names the file in findings).
+ScanContext = FileContext
 
 
 @dataclass

@@ -29,7 +29,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from runreview.contract import SEVERITY_ERROR, SEVERITY_INFO, SEVERITY_WARNING, Finding
+from runreview.contract import SEVERITY_ERROR, SEVERITY_INFO, SEVERITY_WARNING, FileContext, Finding
 
 FILE_HEADER = struct.Struct("<4sHB")
 FILE_IDENT = b":W&B"
@@ -67,33 +67,8 @@ KIND_PADDING = "bad_padding"
 _CHUNK_TYPE_BYTE = re.compile(b"[\x01-\x04]")
 
 
-@dataclass(frozen=True)
-class LogContext:
-    """Where the bytes came from, used to name the file in findings."""
-
-    path: str | None = None
-    source_uri: str = ""
-    run_id: str | None = None
-
-    def finding(
-        self,
-        severity: str,
-        kind: str,
-        message: str,
-        offset: int | None = None,
-        record: int | None = None,
-    ) -> Finding:
-        """A finding about this file."""
-        return Finding(
-            severity=severity,
-            source_uri=self.source_uri,
-            message=message,
-            path=self.path,
-            offset=offset,
-            record=record,
-            run_id=self.run_id,
-            kind=kind,
-        )
+#: Where the bytes came from (names the file in findings).
+LogContext = FileContext
 
 
 @dataclass
