@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from reports import audit, sections
-from reports.format import Cells, day, num, when
+from reports.format import Cells, num, when
 from reports.manifest import sha256_hex, snapshot_hash
 from reports.options import ReportOptions, iso
 from reports.snapshot import Snapshot
 from runreview.analysis.leaderboard import metric_direction
-from runreview.contract import METRIC_PREFIX, RUN_COLUMNS, SEVERITY_INFO
+from runreview.contract import METRIC_PREFIX, SEVERITY_INFO
 
 PREFERRED_WORDS = ("accuracy", "acc", "f1", "auc", "r2", "loss")
 
@@ -185,6 +185,3 @@ def run_rows(runs: pd.DataFrame, metric: str, cells: Cells) -> list[dict[str, st
             }
         )
     return rows
-
-
-__all__ = ["RUN_COLUMNS", "ReportContent", "assemble", "choose_metric", "day", "run_rows"]

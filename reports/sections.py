@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from reports.format import Cells, day, num, signed, when
+from reports.format import Cells, day, num, signed
 from runreview import charts
 from runreview.analysis.confusion import difference, per_class_metrics
 from runreview.analysis.envdiff import env_diff
@@ -394,6 +394,3 @@ def _headline(
             headline["delta"] = signed(delta)
             headline["improved"] = bool(delta < 0 if direction == "min" else delta > 0)
     return headline
-
-
-__all__ = ["stakeholder", "weekly", "when"]
