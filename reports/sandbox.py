@@ -167,6 +167,24 @@ def _limit_memory(max_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def _near_memory_limit(share: float = 0.8) -> bool:
+    """True when this process's peak address space (``VmPeak``) reached ``share`` of its
+    ``RLIMIT_AS``: a failure there is most likely an allocation that was refused."""
+    import resource
+
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return False
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("VmPeak:"):
+            return int(line.split()[1]) * 1024 >= share * limit
+    return False
+
+
 def _die_with_parent() -> None:
     """Linux: have the kernel kill this process when the parent dies (no orphan render)."""
     import ctypes
@@ -202,6 +220,13 @@ def _child(folder: Path) -> int:
     except ReportRenderError as exc:
         result["error"] = str(exc)
         code = EXIT_FAILED
+    except Exception:
+        # Under RLIMIT_AS a failed allocation in C (Pango, cffi) often surfaces as some other
+        # error ("SystemError: error return without exception set"); near the limit, that
+        # is the memory limit, and the user should hear so rather than see a C error.
+        if not _near_memory_limit():
+            raise
+        code = EXIT_MEMORY
     result.update(
         requested=log.requested,
         refused=log.refused,

@@ -22,7 +22,9 @@ from tests.reliability.test_reports_reliability import _html
 
 NOW = datetime(2025, 11, 21, tzinfo=UTC)
 TOO_LARGE = "report too large, narrow the selection"
-MEMORY_MB = 180  # enough for a one-page report, not for a 20,000-row table
+# A one-page report needs about 120 MB of address space here (more on other machines: CI
+# needed over 180 MB); the 20,000-row table needs about 1 GB. 450 MB sits well between.
+MEMORY_MB = 450
 
 
 def report_args(store, out: Path, experiment: str = "wide") -> list[str]:
@@ -196,3 +198,23 @@ def test_A14_cli_report_writes_a_complete_verified_file(reliability_store, tmp_p
     assert f"Wrote {out}" in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir()] == ["report.pdf"]
     assert set(pdfcheck.attachments(out)) == pdfcheck.PRODUCT_ATTACHMENTS
+
+
+def test_A9_a_failure_near_the_memory_limit_counts_as_out_of_memory():
+    # A refused allocation in Pango/cffi can surface as SystemError rather than MemoryError;
+    # the child calls it a memory failure only when its peak address space is near the limit.
+    script = (
+        "import resource, sys\n"
+        "from reports.sandbox import _near_memory_limit\n"
+        "print(_near_memory_limit())\n"
+        "peak = int([l for l in open('/proc/self/status') if l.startswith('VmPeak:')][0]"
+        ".split()[1]) * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (int(peak * 1.1), resource.RLIM_INFINITY))\n"
+        "print(_near_memory_limit())\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (peak * 4, resource.RLIM_INFINITY))\n"
+        "print(_near_memory_limit())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["False", "True", "False"]
