@@ -3,6 +3,10 @@
 The sidebar holds what every page shares: the sources (configured ones from the
 environment, ``.streamlit/secrets.toml`` or the demo workspace, plus any added here), the
 experiments to include, and Refresh. Pages read the selection from ``app.state``.
+
+The sidebar, the page and the sidebar's callbacks run inside ``app.errors`` guards: an
+unexpected exception shows a generic message with a reference, and its redacted traceback
+goes to the server log (RELIABILITY.md D4).
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ import hashlib
 
 import streamlit as st
 
-from app import common, loaders, state
+from app import common, errors, loaders, state
 
 st.set_page_config(page_title="runreview", layout="wide")
+# .streamlit/config.toml says the same, but Streamlit reads it from the working directory
+# only: `runreview app` started elsewhere would show exception details (D4's second line).
+st.set_option("client.showErrorDetails", "none")
 
 PAGES = [
     st.Page("views/overview.py", title="Overview", url_path="overview", default=True),
@@ -29,6 +36,7 @@ ADD_KEY = "w.add_source"
 NOTICE_KEY = "_source_notice"
 
 
+@errors.guarded_callback("callback add source")
 def _add_source() -> None:
     """Callback of the "add a source" box: store the location, clear the box."""
     message = state.add_source(st.session_state.get(ADD_KEY, ""))
@@ -36,14 +44,20 @@ def _add_source() -> None:
     st.session_state[NOTICE_KEY] = message or ""
 
 
+@errors.guarded_callback("callback refresh")
 def _refresh() -> None:
     """Callback of Refresh (no arguments: a config with credentials is never stored with
     the widget)."""
     loaders.refresh(state.active_sources())
 
 
+@errors.guarded_callback("callback switch source")
 def _toggle_source(key: str, widget_key: str) -> None:
+    """Callback of a source's checkbox."""
     state.set_source_enabled(key, bool(st.session_state[widget_key]))
+
+
+_remove_source = errors.guarded_callback("callback remove source")(state.remove_source)
 
 
 def source_toggles() -> None:
@@ -70,7 +84,7 @@ def source_toggles() -> None:
             right.button(
                 ":material/close:",
                 key=widget_key + ".rm",
-                on_click=state.remove_source,
+                on_click=_remove_source,
                 args=(choice.key,),
                 help="Remove this source",
                 type="tertiary",
@@ -116,13 +130,15 @@ def experiment_picker(config: state.SourceConfig) -> None:
 
 
 def sidebar() -> None:
-    """Sources, experiments and refresh."""
-    with st.sidebar:
+    """Sources, experiments and refresh (a failure here leaves the page running)."""
+    with st.sidebar, errors.guarded("sidebar"):
         source_toggles()
         experiment_picker(state.active_sources())
 
 
-state.sync_url()
+with errors.guarded("url sync"):
+    state.sync_url()
 navigation = st.navigation(PAGES)
 sidebar()
-navigation.run()
+with errors.guarded(f"page {navigation.url_path or 'overview'}"):
+    navigation.run()

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import streamlit as st
 
 from runreview import settings
 from runreview.redact import redact_uri
+from runreview.settings import Setting
 
 RUN_KEY_SEP = "::"
 SELECTION_KEY = "_selection"
@@ -440,3 +441,57 @@ def set_source_enabled(key: str, enabled: bool) -> None:
     """Switch a source on or off by its key."""
     off = [k for k in get(SOURCES_OFF) if k != key]
     put(SOURCES_OFF, off if enabled else [*off, key])
+
+
+# --- the viewer -------------------------------------------------------------------------
+
+#: The request header naming the viewer when an authenticating proxy (not ``st.login``)
+#: identifies users, e.g. ``X-Forwarded-Email`` from oauth2-proxy. Trust it only when the
+#: app cannot be reached around the proxy and the proxy overwrites the header (D5, D7).
+PRINCIPAL_HEADER = Setting(
+    "RUNREVIEW_PRINCIPAL_HEADER",
+    "",
+    "Request header set by the authenticating proxy to the viewer's identity (e.g. "
+    "X-Forwarded-Email); it scopes the app's caches per viewer when st.login is not used.",
+)
+ANONYMOUS = "anonymous"
+
+
+def principal_of(user: Mapping[str, Any], header_values: Sequence[str]) -> str:
+    """The viewer as a stable string, from ``st.user`` and the principal header's values.
+
+    ``user:email:<email>`` (else ``user:sub:<sub>``) when logged in with ``st.login``;
+    otherwise ``header:<value>`` when the header has exactly one distinct non-empty value
+    (a repeated header with different values is ambiguous and ignored); else
+    :data:`ANONYMOUS`. The kinds never collide: a header saying ``user:...`` stays a header.
+    """
+    if user.get("is_logged_in") is True:
+        for field in ("email", "sub"):
+            value = user.get(field)
+            if isinstance(value, str) and value.strip():
+                return f"user:{field}:{value.strip()}"
+    values = {v.strip() for v in header_values if v and v.strip()}
+    if len(values) == 1:
+        return f"header:{values.pop()}"
+    return ANONYMOUS
+
+
+def current_principal() -> str:
+    """The viewer of this session (see :func:`principal_of`), for cache keys.
+
+    Pass it to every cached read as a hashed argument, so two viewers with different
+    permissions never share a cache entry (RELIABILITY.md D5). Without ``st.login`` or
+    ``RUNREVIEW_PRINCIPAL_HEADER`` every viewer is :data:`ANONYMOUS` (one shared scope).
+    """
+    try:
+        user: Mapping[str, Any] = st.user.to_dict()
+    except Exception:  # noqa: BLE001 - no session (bare mode) or a broken auth config
+        user = {}
+    header = PRINCIPAL_HEADER.value().strip()
+    values: list[str] = []
+    if header:
+        try:
+            values = st.context.headers.get_all(header)
+        except Exception:  # noqa: BLE001 - no session: no request headers
+            values = []
+    return principal_of(user, values)

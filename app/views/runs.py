@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import common, state
+from app import common, errors, state
 from runreview.analysis.columns import GROUPS, csv_bytes, select_columns
 from runreview.analysis.filtering import FilterError, filter_runs
 
@@ -34,7 +34,9 @@ def _reconcile_selection() -> list[str]:
     return state.get(state.RUNS)
 
 
+@errors.guarded_callback("callback select runs")
 def _select(keys: list[str]) -> None:
+    """Callback of the selection buttons."""
     state.put(state.RUNS, keys)
 
 
