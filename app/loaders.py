@@ -2,8 +2,10 @@
 
 Cache keys are explicit and hold no credentials: sources are keyed by
 ``SourceConfig.cache_key()`` (redacted URIs, plus a keyed hash where credentials were
-removed) and a generation number that the sidebar's Refresh raises for every session at
-once. Full locations are passed as unhashed ``_`` arguments and never stored in a key.
+removed), the viewer (``state.current_principal()``: two viewers with different
+permissions never share an entry, RELIABILITY.md D5) and a generation number that the
+sidebar's Refresh raises for every session at once. Full locations are passed as unhashed
+``_`` arguments and never stored in a key.
 
 Open workspaces are kept across refreshes: a refresh re-reads runs and history through the
 same sources, which pick up new runs and new points of live runs incrementally
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from app.state import SourceConfig
+from app.state import SourceConfig, current_principal
 from runreview.analysis.importance import ImportanceResult, param_importance
 from runreview.contract import ConfusionData, Environment, Finding
 from runreview.workspace import Workspace
@@ -60,7 +62,10 @@ def refresh(config: SourceConfig) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _workspace(key: CacheKey, reopen: int, _config: SourceConfig) -> Workspace:
-    """One open workspace per set of sources; ``_config`` (full locations) is not hashed."""
+    """One open workspace per set of sources; ``_config`` (full locations) is not hashed.
+
+    Shared by viewers: it holds connections made with the sources' own credentials (part
+    of ``key``), not a viewer's; what is read through it is cached per viewer below."""
     return Workspace.open(_config.tracking_uris, _config.logdirs, _config.wandb_dirs)
 
 
@@ -77,7 +82,7 @@ def fresh_workspace(config: SourceConfig) -> Workspace:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _runs(key: CacheKey, gen: int, _ws: Workspace) -> pd.DataFrame:
+def _runs(key: CacheKey, principal: str, gen: int, _ws: Workspace) -> pd.DataFrame:
     frame = _ws.runs()
     frame.attrs["read_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return frame
@@ -85,12 +90,13 @@ def _runs(key: CacheKey, gen: int, _ws: Workspace) -> pd.DataFrame:
 
 def load_runs(config: SourceConfig) -> pd.DataFrame:
     """The runs frame of every source of ``config`` (all experiments)."""
-    return _runs(config.cache_key(), generation(config), workspace(config))
+    return _runs(config.cache_key(), current_principal(), generation(config), workspace(config))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _history(
     key: CacheKey,
+    principal: str,
     gen: int,
     metrics: tuple[str, ...] | None,
     run_ids: tuple[str, ...] | None,
@@ -107,12 +113,19 @@ def load_history(
     """Every point of ``metrics`` (all when None) of ``run_ids`` (all when None)."""
     metric_key = tuple(sorted(set(metrics))) if metrics else None
     run_key = tuple(sorted(set(run_ids))) if run_ids is not None else None
-    return _history(config.cache_key(), generation(config), metric_key, run_key, workspace(config))
+    return _history(
+        config.cache_key(),
+        current_principal(),
+        generation(config),
+        metric_key,
+        run_key,
+        workspace(config),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _environment(
-    key: CacheKey, gen: int, source_uri: str, run_id: str, _ws: Workspace
+    key: CacheKey, principal: str, gen: int, source_uri: str, run_id: str, _ws: Workspace
 ) -> Environment:
     return _ws.environment(source_uri, run_id)
 
@@ -120,25 +133,38 @@ def _environment(
 def load_environment(config: SourceConfig, source_uri: str, run_id: str) -> Environment:
     """The environment record of one run."""
     return _environment(
-        config.cache_key(), generation(config), source_uri, run_id, workspace(config)
+        config.cache_key(),
+        current_principal(),
+        generation(config),
+        source_uri,
+        run_id,
+        workspace(config),
     )
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _confusion(
-    key: CacheKey, gen: int, source_uri: str, run_id: str, _ws: Workspace
+    key: CacheKey, principal: str, gen: int, source_uri: str, run_id: str, _ws: Workspace
 ) -> list[ConfusionData]:
     return _ws.confusion(source_uri, run_id)
 
 
 def load_confusion(config: SourceConfig, source_uri: str, run_id: str) -> list[ConfusionData]:
     """The confusion matrices of one run (possibly none)."""
-    return _confusion(config.cache_key(), generation(config), source_uri, run_id, workspace(config))
+    return _confusion(
+        config.cache_key(),
+        current_principal(),
+        generation(config),
+        source_uri,
+        run_id,
+        workspace(config),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _importance(
     key: CacheKey,
+    principal: str,
     gen: int,
     metric: str,
     run_keys: tuple[tuple[str, str], ...],
@@ -154,7 +180,9 @@ def load_importance(
     """Parameter importance of ``metric`` over ``runs`` (keyed by their run keys)."""
     keys = tuple(zip(runs["source_uri"], runs["run_id"], strict=True))
     chosen = tuple(params) if params else None
-    return _importance(config.cache_key(), generation(config), metric, keys, chosen, runs)
+    return _importance(
+        config.cache_key(), current_principal(), generation(config), metric, keys, chosen, runs
+    )
 
 
 def findings(config: SourceConfig) -> list[Finding]:

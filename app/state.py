@@ -28,7 +28,6 @@ import streamlit as st
 
 from runreview import settings
 from runreview.redact import redact_uri
-from runreview.settings import Setting
 
 RUN_KEY_SEP = "::"
 SELECTION_KEY = "_selection"
@@ -445,15 +444,6 @@ def set_source_enabled(key: str, enabled: bool) -> None:
 
 # --- the viewer -------------------------------------------------------------------------
 
-#: The request header naming the viewer when an authenticating proxy (not ``st.login``)
-#: identifies users, e.g. ``X-Forwarded-Email`` from oauth2-proxy. Trust it only when the
-#: app cannot be reached around the proxy and the proxy overwrites the header (D5, D7).
-PRINCIPAL_HEADER = Setting(
-    "RUNREVIEW_PRINCIPAL_HEADER",
-    "",
-    "Request header set by the authenticating proxy to the viewer's identity (e.g. "
-    "X-Forwarded-Email); it scopes the app's caches per viewer when st.login is not used.",
-)
 ANONYMOUS = "anonymous"
 
 
@@ -487,7 +477,7 @@ def current_principal() -> str:
         user: Mapping[str, Any] = st.user.to_dict()
     except Exception:  # noqa: BLE001 - no session (bare mode) or a broken auth config
         user = {}
-    header = PRINCIPAL_HEADER.value().strip()
+    header = settings.PRINCIPAL_HEADER.value().strip()
     values: list[str] = []
     if header:
         try:

@@ -83,6 +83,15 @@ DEBUG = Setting(
     "Print full tracebacks on the command line instead of one-line errors (true/false).",
 )
 
+#: The request header naming the viewer when an authenticating proxy (not ``st.login``)
+#: identifies users, e.g. ``X-Forwarded-Email`` from oauth2-proxy. Trust it only when the
+#: app cannot be reached around the proxy and the proxy overwrites the header (D5, D7).
+PRINCIPAL_HEADER = Setting(
+    "RUNREVIEW_PRINCIPAL_HEADER",
+    "",
+    "Request header set by the authenticating proxy to the viewer's identity (e.g. "
+    "X-Forwarded-Email); it scopes the app's caches per viewer when st.login is not used.",
+)
 SETTINGS: tuple[Setting, ...] = (
     TRACKING_URI,
     LOGDIR,
@@ -93,6 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
     INCLUDE_DELETED,
     REPORT_TIMEOUT,
     REPORT_MAX_MB,
+    PRINCIPAL_HEADER,
     DEBUG,
 )
 

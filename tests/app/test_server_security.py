@@ -388,11 +388,6 @@ def test_current_principal_reads_the_proxy_header_of_a_real_session(tmp_path):
     assert shown == ["principal=header:alice@corp.example", "principal=header:bob@corp.example"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="D5: app/loaders.py does not pass state.current_principal() into its cache keys "
-    "yet; remove this marker with that change",
-)
 def test_two_viewers_do_not_share_cached_reads(open_app, demo, monkeypatch):
     """A viewer's first visit reads the store, their second is served from the cache, and
     another viewer's first visit reads the store again instead of using the first viewer's
