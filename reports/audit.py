@@ -29,6 +29,10 @@ DIFF_EXCERPT_CHARS = 2000
 MAX_ARTIFACTS = 50
 #: Params (and tags) printed per run; the rest are counted, hashed and left to runs.csv.
 MAX_PAIRS_SHOWN = 200
+#: Keys in a run's listings are padded to the longest one, up to this many characters, so
+#: that the values line up in the monospace listing.
+KEY_WIDTH = 28
+NBSP = "\u00a0"  # padding that HTML does not collapse
 
 
 def audit(
@@ -102,9 +106,9 @@ def _run_section(row: pd.Series, snapshot: Snapshot, best: dict, cells: Cells) -
         "end": when(row["end_time"]),
         "user": cells(details.get("user") or row.get("tags.mlflow.user") or "", "user", limit=80),
         **_pairs(row, PARAM_PREFIX, "params", rid, cells),
-        "metrics": _metric_rows(row, key, best),
+        **_metric_listing(_metric_rows(row, key, best)),
         **_pairs(row, TAG_PREFIX, "tags", rid, cells),
-        "environment": _env_rows(env, cells) if env is not None else [],
+        "environment": padded(_env_rows(env, cells)) if env is not None else [],
         "packages": len(env.packages) if env is not None else 0,
         "git": _git(env, cells) if env is not None else None,
         "datasets": [_dataset(d, cells) for d in details.get("datasets", [])],
@@ -147,7 +151,29 @@ def _pairs(row: pd.Series, prefix: str, kind: str, rid: str, cells: Cells) -> di
             f"{len(values)} {kind}, first {len(shown)} shown (all in runs.csv); the hash is "
             "of their sorted JSON",
         )
-    return {kind: shown, f"{kind}_more": hidden}
+    return {kind: padded(shown), f"{kind}_more": hidden}
+
+
+def padded(rows: list[dict[str, str]], field: str = "key") -> list[dict[str, str]]:
+    """``rows`` with a ``pad`` of no-break spaces after each ``field`` so that what follows
+    lines up (up to :data:`KEY_WIDTH` characters; longer keys are not padded)."""
+    width = min(KEY_WIDTH, max((len(r[field]) for r in rows), default=0))
+    return [{**r, "pad": NBSP * max(0, width - len(r[field]))} for r in rows]
+
+
+def _metric_listing(rows: list[dict[str, str]]) -> dict[str, Any]:
+    """The metric rows with keys padded and numbers right-aligned, and the heading line."""
+    if not rows:
+        return {"metrics": [], "metrics_head": ""}
+    head = {"key": "metric", "last": "last", "best": "best"}
+    table = padded([head, *rows])
+    widths = {f: max(len(r[f]) for r in table) for f in ("last", "best")}
+    lines = [{**r, **{f: r[f].rjust(widths[f], NBSP) for f in widths}} for r in table]
+    first = lines[0]
+    return {
+        "metrics": lines[1:],
+        "metrics_head": f"{first['key']}{first['pad']} {first['last']} {first['best']}",
+    }
 
 
 def _missing(value: Any) -> bool:

@@ -110,11 +110,13 @@ def _embedded(font: Any) -> bool:
 
 
 class TableShape(HTMLParser):
-    """Tables (their row counts, in document order) and the text of every <h1>."""
+    """Tables (their row counts, in document order), the number of <div>s and the text of
+    every <h1>."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tables: list[int] = []
+        self.divs = 0
         self.open_tables: list[int] = []
         self.h1: list[str] = []
         self._in_h1 = False
@@ -127,6 +129,8 @@ class TableShape(HTMLParser):
             self.open_tables.append(len(self.tables) - 1)
         elif tag == "tr" and self.open_tables:
             self.tables[self.open_tables[-1]] += 1
+        elif tag == "div":
+            self.divs += 1
         elif tag == "h1":
             self._in_h1 = True
             self.h1.append("")
