@@ -29,6 +29,10 @@ DIFF_EXCERPT_CHARS = 2000
 MAX_ARTIFACTS = 50
 #: Params (and tags) printed per run; the rest are counted, hashed and left to runs.csv.
 MAX_PAIRS_SHOWN = 200
+#: Metrics drawn as spread charts (range and median across runs per step), headline first.
+MAX_SPREAD_CHARTS = 10
+#: Up to this many runs the headline metric is also drawn as one line per run.
+OVERLAY_MAX_RUNS = 20
 #: Keys in a run's listings are padded to the longest one, up to this many characters, so
 #: that the values line up in the monospace listing.
 KEY_WIDTH = 28
@@ -65,13 +69,55 @@ def audit(
         for _, row in runs.iterrows()
     ]
     keys = list(zip(runs["source_uri"], runs["run_id"], strict=True))
-    if metric and keys:
+    if metric and keys and len(keys) <= OVERLAY_MAX_RUNS:
         add_overlay(content, snapshot, keys, metric)
-    if not metric:
+    charted = _add_spreads(content, snapshot, runs, keys, metric, direction)
+    if not charted:
         return snapshot.history.iloc[0:0]
-    return snapshot.history[snapshot.history["metric"] == metric].merge(
+    return snapshot.history[snapshot.history["metric"].isin(charted)].merge(
         runs[["source_uri", "run_id"]], on=["source_uri", "run_id"]
     )
+
+
+def _add_spreads(
+    content: ReportContent,
+    snapshot: Snapshot,
+    runs: pd.DataFrame,
+    keys: list[tuple[str, str]],
+    metric: str,
+    direction: str,
+) -> list[str]:
+    """One spread chart per metric (the headline first, at most :data:`MAX_SPREAD_CHARTS`),
+    with the best run by the headline metric marked; returns the metrics charted."""
+    from runreview import charts
+    from runreview.analysis.leaderboard import leaderboard
+    from runreview.analysis.spread import spread_frame
+
+    content.context.update(spreads=[], spreads_more=0)
+    if not keys or snapshot.history.empty:
+        return []
+    present = set(snapshot.history["metric"].astype(str).unique())
+    names = ([metric] if metric in present else []) + sorted(present - {metric})
+    marked, label = None, ""
+    if metric in present:
+        board = leaderboard(runs, snapshot.history, metric, direction, mode="best")
+        if not board.empty:
+            top = board.iloc[0]
+            marked = (top["source_uri"], top["run_id"])
+            label = (
+                f"the best run by {metric}, {charts.series_label(top['run_name'], top['run_id'])}"
+            )
+    charted = []
+    for name in names[:MAX_SPREAD_CHARTS]:
+        result = spread_frame(snapshot.history, name, keys, marked, label)
+        if result.frame.empty:
+            continue
+        chart_name = f"spread-{len(charted)}"
+        content.charts[chart_name] = charts.spread_chart(result)
+        content.context["spreads"].append({"name": chart_name, "caption": result.caption()})
+        charted.append(name)
+    content.context["spreads_more"] = max(0, len(names) - MAX_SPREAD_CHARTS)
+    return charted
 
 
 def _direction(name: str, metric: str, direction: str) -> str:

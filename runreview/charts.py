@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from runreview.analysis.confusion import ConfusionDiff
     from runreview.analysis.importance import ImportanceResult
     from runreview.analysis.overlay import BandResult, OverlayResult
+    from runreview.analysis.spread import SpreadResult
 
 WIDTH = 640
 HEIGHT = 260
@@ -82,6 +83,30 @@ def band_chart(result: BandResult):  # noqa: ANN201
         width=WIDTH,
         height=HEIGHT,
         title=alt.TitleParams(result.metric, subtitle=[result.description]),
+    )
+
+
+def spread_chart(result: SpreadResult, *, width: int = WIDTH // 2, height: int = 150):  # noqa: ANN201
+    """Lowest-to-highest band and median line across runs per step, and the marked run."""
+    alt = _alt()
+    x = alt.X("step:Q", title="step")
+    band = (
+        alt.Chart(result.frame)
+        .mark_area(opacity=0.25, color="#4c78a8")
+        .encode(x=x, y=alt.Y("low:Q", title=result.metric), y2="high:Q")
+    )
+    median = (
+        alt.Chart(result.frame).mark_line(color="#4c78a8", strokeWidth=1).encode(x=x, y="median:Q")
+    )
+    layers = [band, median]
+    if not result.marked.empty:
+        layers.append(
+            alt.Chart(result.marked)
+            .mark_line(color="#b45309", strokeWidth=1.5)
+            .encode(x=x, y="value:Q")
+        )
+    return alt.layer(*layers).properties(
+        width=width, height=height, title=alt.TitleParams(result.metric, fontSize=11)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import logging
 import shutil
@@ -12,6 +13,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pypdf import PdfReader
 
@@ -120,6 +122,25 @@ def test_audit_names_every_run_in_scope(demo_pdfs, demo_workspace):
     flat = text.replace("\n", " ")
     missing = [rid for rid in runs["run_id"] if rid not in flat]
     assert missing == []
+
+
+def test_audit_draws_each_metric_across_runs_and_attaches_the_points(demo_pdfs, demo_workspace):
+    ws = Workspace.open([demo_workspace.tracking_uri], [str(demo_workspace.logdir)])
+    metrics = sorted(set(ws.history()["metric"].astype(str)))
+    # Reading order (not -layout): the captions of side-by-side charts stay whole.
+    text = subprocess.run(
+        ["pdftotext", str(demo_pdfs["audit"]), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    flat = " ".join(text.split())
+    assert "Metric histories" in flat
+    drawn = [m for m in metrics if f"{m}: lowest to highest value (band) and median" in flat]
+    assert len(drawn) == min(10, len(metrics))
+    assert "the dark line is the best run by" in flat
+    if len(metrics) > 10:
+        assert f"{len(metrics) - 10} more metric(s) not drawn" in flat
+    attached = PdfReader(str(demo_pdfs["audit"])).attachments["history.csv"][0]
+    charted = set(pd.read_csv(io.BytesIO(attached))["metric"].astype(str))
+    assert charted == set(drawn)
 
 
 def test_stakeholder_body_has_no_raw_ids_or_hashes(demo_pdfs, demo_workspace):
