@@ -16,6 +16,11 @@ Summaries follow the layouts real writers produce:
 - hparams as the hparams plugin's experiment, session start and session end summaries
   (``tensorboard.plugins.hparams.summary`` layout, with its null tensor), in the run's own
   directory.
+
+``EventWriter.add_scalars`` writes a long series of v1 scalars at once: the records are
+encoded with numpy (the constant part of each event serialised once by protobuf, the
+wall time, step varint and float filled in per record, CRC-32C computed column by column)
+and are byte-identical to ``add_scalar`` called for each point, about ten times faster.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 FILE_VERSION = "brain.Event:2"
 _MASK_DELTA = 0xA282EAD8
+#: Points encoded per block by ``scalar_records`` (bounds its temporary arrays).
+_BLOCK = 1 << 16
+_CRC_TABLE: np.ndarray | None = None
 _DTYPES = {
     np.dtype(np.float32): types_pb2.DT_FLOAT,
     np.dtype(np.float64): types_pb2.DT_DOUBLE,
@@ -124,6 +132,11 @@ class EventWriter:
             )
             self._attach_metadata(summary_value, "scalars")
         self.write_summary(summary_value, step, wall_time)
+
+    def add_scalars(self, tag: str, values: Any, steps: Any, wall_times: Any) -> None:
+        """Many v1 scalar points of one tag (arrays of equal length), written exactly as
+        ``add_scalar`` would write them one by one, but encoded with numpy."""
+        self._file.write(scalar_records(tag, values, steps, wall_times))
 
     def add_text(self, tag: str, text: str, step: int, wall_time: float) -> None:
         """A text summary (a scalar string tensor, plugin ``text``)."""
@@ -238,3 +251,129 @@ def _set_hparam_value(slot: Any, value: float | int | str | bool) -> None:
         slot.number_value = float(value)
     else:
         slot.string_value = str(value)
+
+
+# --- many scalars at once -----------------------------------------------------------------
+
+
+def scalar_records(tag: str, values: Any, steps: Any, wall_times: Any) -> bytes:
+    """The framed records of v1 scalar events (``simple_value``), one per point, exactly the
+    bytes ``frame_record(Event(...).SerializeToString())`` gives for each.
+
+    Protobuf leaves out a zero wall time and a zero step (proto3 defaults) and writes the
+    step as a varint of 1 to 10 bytes, so records differ in length: each block of points
+    is encoded in groups of equal length and the groups are put back in order.
+    """
+    with np.errstate(over="ignore"):  # as protobuf does, too large a float becomes inf
+        value = np.asarray(values, dtype=np.float64).astype("<f4").reshape(-1)
+    step = np.asarray(steps, dtype=np.int64).reshape(-1)
+    wall = np.asarray(wall_times, dtype="<f8").reshape(-1)
+    if not value.size == step.size == wall.size:
+        raise ValueError("values, steps and wall_times must have the same length")
+    tail = _summary_tail(tag)
+    return b"".join(
+        _encode_block(tail, value[i : i + _BLOCK], step[i : i + _BLOCK], wall[i : i + _BLOCK])
+        for i in range(0, value.size, _BLOCK)
+    )
+
+
+def _summary_tail(tag: str) -> bytes:
+    """The event's ``summary`` field up to its float: field 5, length, Summary bytes without
+    the last 4 (the ``simple_value``, the last field protobuf writes)."""
+    summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=0.0)])
+    data = summary.SerializeToString()
+    if data[-5] != 0x15:  # field 2 (simple_value), wire type 5 (fixed32)
+        raise RuntimeError("unexpected Summary layout: simple_value is not its last field")
+    return b"\x2a" + _varint(len(data)) + data[:-4]
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _varint_lengths(u: np.ndarray) -> np.ndarray:
+    """Bytes in the varint of each uint64 (1 to 10)."""
+    length = np.ones(u.size, dtype=np.int64)
+    for k in range(1, 10):
+        length += u >= np.uint64(1) << np.uint64(7 * k)
+    return length
+
+
+def _encode_block(tail: bytes, value: np.ndarray, step: np.ndarray, wall: np.ndarray) -> bytes:
+    """The framed records of one block of points, in order."""
+    wall_len = np.where(wall.view(np.uint64) != 0, 9, 0)  # bit test: -0.0 is written
+    ustep = step.view(np.uint64)
+    step_len = np.where(ustep != 0, 1 + _varint_lengths(ustep), 0)
+    sizes = wall_len + step_len + len(tail) + 4 + 16
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    out = np.empty(int(sizes.sum()), dtype=np.uint8)
+    shapes = np.unique(np.stack([wall_len, step_len], axis=1), axis=0)
+    for wlen, slen in shapes.tolist():
+        rows = np.flatnonzero((wall_len == wlen) & (step_len == slen))
+        group = _group_records(tail, value[rows], ustep[rows], wall[rows], wlen, slen)
+        out[starts[rows][:, None] + np.arange(group.shape[1])] = group
+    return out.tobytes()
+
+
+def _group_records(
+    tail: bytes, value: np.ndarray, ustep: np.ndarray, wall: np.ndarray, wall_bytes: int, slen: int
+) -> np.ndarray:
+    """Framed records of equal length, one per row."""
+    parts = []
+    if wall_bytes:
+        parts += [_column(0x09, value.size), wall.astype("<f8").view(np.uint8).reshape(-1, 8)]
+    if slen:
+        parts += [_column(0x10, value.size), _varint_columns(ustep, slen - 1)]
+    constant = np.frombuffer(tail, dtype=np.uint8)
+    parts += [np.broadcast_to(constant, (value.size, constant.size))]
+    parts += [value.astype("<f4").view(np.uint8).reshape(-1, 4)]
+    data = np.hstack(parts)
+    header = struct.pack("<Q", data.shape[1])
+    header += struct.pack("<I", masked_crc32c(header))
+    crc = _masked(_crc32c_rows(data)).astype("<u4").view(np.uint8).reshape(-1, 4)
+    return np.hstack(
+        [np.broadcast_to(np.frombuffer(header, np.uint8), (value.size, 12)), data, crc]
+    )
+
+
+def _column(byte: int, count: int) -> np.ndarray:
+    return np.full((count, 1), byte, dtype=np.uint8)
+
+
+def _varint_columns(u: np.ndarray, length: int) -> np.ndarray:
+    """Each uint64 as a varint of exactly ``length`` bytes (its own length), one per row."""
+    shifts = np.arange(length, dtype=np.uint64) * np.uint64(7)
+    groups = ((u[:, None] >> shifts) & np.uint64(0x7F)).astype(np.uint8)
+    groups[:, :-1] |= 0x80
+    return groups
+
+
+def _crc32c_rows(data: np.ndarray) -> np.ndarray:
+    """The CRC-32C of each row of ``data`` (uint8), one byte column at a time."""
+    table = _crc_table()
+    crc = np.full(data.shape[0], 0xFFFFFFFF, dtype=np.uint32)
+    for j in range(data.shape[1]):
+        crc = table[(crc ^ data[:, j]) & 0xFF] ^ (crc >> np.uint32(8))
+    return crc ^ np.uint32(0xFFFFFFFF)
+
+
+def _masked(crc: np.ndarray) -> np.ndarray:
+    crc = crc.astype(np.uint64)
+    rotated = ((crc >> np.uint64(15)) | (crc << np.uint64(17))) & np.uint64(0xFFFFFFFF)
+    return ((rotated + np.uint64(_MASK_DELTA)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def _crc_table() -> np.ndarray:
+    """The byte table of CRC-32C (Castagnoli, reflected polynomial 0x82F63B78)."""
+    global _CRC_TABLE
+    if _CRC_TABLE is None:
+        crc = np.arange(256, dtype=np.uint32)
+        for _ in range(8):
+            crc = np.where(crc & 1, (crc >> np.uint32(1)) ^ np.uint32(0x82F63B78), crc >> 1)
+        _CRC_TABLE = crc.astype(np.uint32)
+    return _CRC_TABLE

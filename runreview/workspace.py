@@ -1,4 +1,10 @@
-"""A workspace: several sources read together into one set of contract frames."""
+"""A workspace: several sources read together into one set of contract frames.
+
+Reads take a ``progress(message, fraction)`` callback (:mod:`runreview.progress`): each
+source gets an equal share of 0..1 and reports within it as finely as it can (TensorBoard
+logdirs per so many directories listed and runs read). What the callback raises stops
+the read and propagates: that is how a caller cancels a long load.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +23,9 @@ from runreview.contract import (
     normalise_history,
     order_run_columns,
 )
+from runreview.progress import Progress, no_progress, scaled
 from runreview.redact import redact_uri
 from runreview.sources.base import Source, SourceError
-
-Progress = Callable[[str, float], None]
-
-
-def _no_progress(message: str, fraction: float) -> None:
-    """Default progress callback: say nothing."""
 
 
 @dataclass
@@ -68,13 +69,14 @@ class Workspace:
             raise SourceError(self.open_errors[0].message)
 
     def runs(
-        self, experiments: Sequence[str] | None = None, progress: Progress = _no_progress
+        self, experiments: Sequence[str] | None = None, progress: Progress = no_progress
     ) -> pd.DataFrame:
         """The runs of every source in one frame (contract column order)."""
         frames = []
         for i, source in enumerate(self.sources):
-            progress(f"Reading runs from {source.uri}", i / max(1, len(self.sources)))
-            frame = self._read(source, lambda s: s.read_runs(experiments))
+            part = self._share(progress, i)
+            part(f"Reading runs from {source.uri}", 0.0)
+            frame = self._read(source, lambda s, p=part: s.read_runs(experiments, progress=p))
             if frame is not None and not frame.empty:
                 frames.append(frame)
         progress("Runs read", 1.0)
@@ -86,19 +88,27 @@ class Workspace:
         self,
         metrics: Sequence[str] | None = None,
         run_ids: Sequence[str] | None = None,
-        progress: Progress = _no_progress,
+        progress: Progress = no_progress,
     ) -> pd.DataFrame:
         """Every logged point of every source, optionally narrowed."""
         frames = []
         for i, source in enumerate(self.sources):
-            progress(f"Reading history from {source.uri}", i / max(1, len(self.sources)))
-            frame = self._read(source, lambda s: s.read_history(metrics, run_ids))
+            part = self._share(progress, i)
+            part(f"Reading history from {source.uri}", 0.0)
+            frame = self._read(
+                source, lambda s, p=part: s.read_history(metrics, run_ids, progress=p)
+            )
             if frame is not None and not frame.empty:
                 frames.append(frame)
         progress("History read", 1.0)
         if not frames:
             return empty_history()
         return normalise_history(pd.concat(frames, ignore_index=True))
+
+    def _share(self, progress: Progress, index: int) -> Progress:
+        """``progress`` for source ``index``: its equal share of 0..1."""
+        count = max(1, len(self.sources))
+        return scaled(progress, index / count, (index + 1) / count)
 
     def source(self, source_uri: str) -> Source:
         """The source whose (redacted) URI is ``source_uri``."""
@@ -151,16 +161,18 @@ def load_runs(
     logdirs: Iterable[str] = (),
     experiments: Sequence[str] | None = None,
     wandb_dirs: Iterable[str] = (),
+    progress: Progress = no_progress,
 ) -> pd.DataFrame:
     """The runs frame of every given MLflow store, TensorBoard logdir and W&B folder.
 
     Raises :class:`SourceError` when a source cannot be opened or read. Problems inside a
     source that did not stop it (damaged files, unreadable runs) are listed in
-    ``frame.attrs["findings"]`` as dicts.
+    ``frame.attrs["findings"]`` as dicts. ``progress(message, fraction)`` hears how far
+    the read got; raise from it to stop the read (the exception propagates).
     """
     ws = Workspace.open(tracking_uris, logdirs, wandb_dirs)
     ws.raise_for_errors()
-    frame = ws.runs(experiments)
+    frame = ws.runs(experiments, progress)
     _raiseread_errors(ws)
     frame.attrs["findings"] = [f.to_dict() for f in ws.findings()]
     return frame
@@ -172,11 +184,13 @@ def load_history(
     metrics: Sequence[str] | None = None,
     run_ids: Sequence[str] | None = None,
     wandb_dirs: Iterable[str] = (),
+    progress: Progress = no_progress,
 ) -> pd.DataFrame:
-    """The history frame (every logged point) of the given sources, optionally narrowed."""
+    """The history frame (every logged point) of the given sources, optionally narrowed;
+    ``progress`` as for :func:`load_runs`."""
     ws = Workspace.open(tracking_uris, logdirs, wandb_dirs)
     ws.raise_for_errors()
-    frame = ws.history(metrics, run_ids)
+    frame = ws.history(metrics, run_ids, progress)
     _raiseread_errors(ws)
     frame.attrs["findings"] = [f.to_dict() for f in ws.findings()]
     return frame

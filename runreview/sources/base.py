@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from runreview.contract import ConfusionData, Environment, Finding
+from runreview.progress import Progress
 
 
 class SourceError(Exception):
@@ -45,14 +46,26 @@ class Source(ABC):
             self._findings.append(finding)
 
     @abstractmethod
-    def read_runs(self, experiments: Iterable[str] | None = None) -> pd.DataFrame:
-        """The runs frame; ``experiments`` filters by experiment name."""
+    def read_runs(
+        self, experiments: Iterable[str] | None = None, *, progress: Progress | None = None
+    ) -> pd.DataFrame:
+        """The runs frame; ``experiments`` filters by experiment name.
+
+        ``progress(message, fraction)``, when given, may be called during the read; what
+        it raises stops the read and propagates (see :mod:`runreview.progress`). Sources
+        that read in one step never call it.
+        """
 
     @abstractmethod
     def read_history(
-        self, metrics: Iterable[str] | None = None, run_ids: Iterable[str] | None = None
+        self,
+        metrics: Iterable[str] | None = None,
+        run_ids: Iterable[str] | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> pd.DataFrame:
-        """The history frame (every logged point), optionally narrowed."""
+        """The history frame (every logged point), optionally narrowed; ``progress`` as
+        for :meth:`read_runs`."""
 
     @abstractmethod
     def read_environment(self, run_id: str) -> Environment:

@@ -31,6 +31,7 @@ from runreview.contract import (
     Environment,
     Finding,
 )
+from runreview.progress import Progress
 from runreview.redact import redact_uri
 from runreview.sources.base import Source, SourceError
 from runreview.sources.mlflow_artifacts import ArtifactAccess
@@ -178,17 +179,25 @@ class MlflowSource(Source):
 
     # --- the Source contract ------------------------------------------------------------
 
-    def read_runs(self, experiments: Iterable[str] | None = None) -> pd.DataFrame:
+    def read_runs(
+        self, experiments: Iterable[str] | None = None, *, progress: Progress | None = None
+    ) -> pd.DataFrame:
         """The runs frame: contract columns, ``params.*`` / ``metrics.*`` / ``tags.*``, then
-        ``experiment_id``, ``lifecycle_stage`` and ``artifact_uri`` (credentials removed)."""
+        ``experiment_id``, ``lifecycle_stage`` and ``artifact_uri`` (credentials removed).
+        ``progress`` is not called (the store is read in one step)."""
         self.read_at = datetime.now(UTC)
         tables = self._backend.read_tables(_names(experiments))
         return build_runs_frame(tables, self.uri)
 
     def read_history(
-        self, metrics: Iterable[str] | None = None, run_ids: Iterable[str] | None = None
+        self,
+        metrics: Iterable[str] | None = None,
+        run_ids: Iterable[str] | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> pd.DataFrame:
-        """Every logged point (NaN and +/-inf kept), sorted by run, metric, step, time."""
+        """Every logged point (NaN and +/-inf kept), sorted by run, metric, step, time.
+        ``progress`` is not called."""
         return self._backend.read_history(_names(metrics), _names(run_ids))
 
     def read_run_details(self, run_id: str) -> dict[str, Any]:

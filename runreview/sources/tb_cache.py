@@ -61,7 +61,7 @@ from runreview.sources.tb_state import (
 MAGIC = b"RRTBCACH"
 FORMAT_VERSION = 1
 #: Bump when decoding changes what a file yields: entries made by other parsers are unused.
-PARSER_VERSION = 1
+PARSER_VERSION = 2  # 2: records after a corrupt one counted across reads
 SUBDIR = "tensorboard"
 SUFFIX = ".rrtb"
 HEAD_BYTES = 64  # compared to notice a file rewritten in place
@@ -256,7 +256,8 @@ def _restore_points(tags: list[str], arrays: dict[str, np.ndarray]) -> Scalars:
 # --- checking an entry against the file -------------------------------------------------
 
 
-def _file_crc(fd: int, size: int) -> int:
+def file_crc(fd: int, size: int) -> int:
+    """The CRC32C of the first ``size`` bytes of the file open as ``fd``."""
     crc, offset = 0, 0
     while offset < size:
         chunk = os.pread(fd, min(_READ_CHUNK, size - offset), offset)
@@ -282,7 +283,7 @@ def describes(key: dict, fd: int, st: os.stat_result, head: bytes) -> bool:
     if st.st_size == size:
         if st.st_mtime_ns != key["mtime_ns"]:
             return False
-        if key["racy"] and _file_crc(fd, size) != key["crc"]:
+        if key["racy"] and file_crc(fd, size) != key["crc"]:
             return False
     return True
 

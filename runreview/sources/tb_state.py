@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from runreview.contract import SEVERITY_ERROR, SEVERITY_INFO, SEVERITY_WARNING, Finding
+from runreview.sources.tfrecord import KIND_AFTER_CORRUPT
 
 PLUGIN_SCALARS = "scalars"
 PLUGIN_IMAGES = "images"
@@ -163,11 +164,9 @@ class FileState:
         (and kept joined, so a file that grew many times is not joined again each time)."""
         if len(self.scalars) == 1:
             return self.scalars[0]
-        joined = empty_scalars()
-        for chunk in self.scalars:
-            joined = merge_scalars(joined, chunk)
+        joined = join_scalars(self.scalars)
         self.scalars = [compact_scalars(joined)] if joined.code.size else []
-        return joined
+        return self.scalars[0] if self.scalars else joined
 
 
 def compact_scalars(points: Scalars) -> Scalars:
@@ -196,29 +195,32 @@ def empty_scalars() -> Scalars:
 
 def merge_scalars(a: Scalars, b: Scalars) -> Scalars:
     """Points of ``a`` and ``b`` (disjoint records) together, in record order."""
-    if b.code.size == 0:
-        return a
-    if a.code.size == 0:
-        return b
-    codes = {t: i for i, t in enumerate(a.tags)}
-    tags = list(a.tags)
-    for t in b.tags:
-        if t not in codes:
-            codes[t] = len(tags)
-            tags.append(t)
-    remap = np.array([codes[t] for t in b.tags], dtype=np.int32)
-    columns = [
-        np.concatenate([a.code.astype(np.int32, copy=False), remap[b.code]]),
-        np.concatenate([a.step, b.step]),
-        np.concatenate([a.value, b.value]),
-        np.concatenate([a.wall, b.wall]),
-        np.concatenate([a.record, b.record]),
+    return join_scalars([a, b])
+
+
+def join_scalars(chunks: list[Scalars]) -> Scalars:
+    """The points of ``chunks`` (disjoint records) in one :class:`Scalars`, in record
+    order; tags in order of first appearance. Each column is concatenated once."""
+    chunks = [c for c in chunks if c.code.size]
+    if not chunks:
+        return empty_scalars()
+    if len(chunks) == 1:
+        return chunks[0]
+    codes: dict[str, int] = {}
+    parts = []
+    for chunk in chunks:
+        remap = np.array([codes.setdefault(t, len(codes)) for t in chunk.tags], dtype=np.int32)
+        parts.append(remap[chunk.code])
+    columns = [np.concatenate(parts)]
+    columns += [
+        np.concatenate([getattr(c, name) for c in chunks])
+        for name in ("step", "value", "wall", "record")
     ]
     record = columns[-1]
     if not (record[1:] >= record[:-1]).all():  # stable argsort of sorted records: no-op
-        order = np.argsort(columns[-1], kind="stable")
+        order = np.argsort(record, kind="stable")
         columns = [c[order] for c in columns]
-    return Scalars(tags, *columns)
+    return Scalars(list(codes), *columns)
 
 
 _FRIENDLY_NAMES = {
@@ -237,6 +239,9 @@ _COUNT_MESSAGES = {
     KIND_NEGATIVE_WALL: "{n} event(s) with a negative or out-of-range wall_time (first: "
     "record {r}): kept",
     KIND_NEGATIVE_STEP: "{n} point(s) with a negative step (first: record {r}): kept",
+    KIND_AFTER_CORRUPT: "{n} more record(s) after an earlier corrupt record were read in "
+    "later reads of the file (from record {r}; the file grew, or was read in chunks), each "
+    "with valid CRCs, and are flagged as following a corrupt record",
 }
 
 

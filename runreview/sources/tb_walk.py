@@ -5,6 +5,10 @@ A run is any directory (at any depth below the logdir) holding files whose name 
 itself). The walk follows symlinks but never enters a directory twice, and every entry it
 cannot use (dangling or looping links, unreadable directories, names that are not UTF-8,
 special files named like event files) becomes a finding instead of an exception.
+
+A walk can report progress (directories listed, runs found, and an estimate of the share
+of the tree done: each directory stands for an equal part of its parent's share); a
+callback that raises stops the walk between two directories.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from runreview.contract import SEVERITY_ERROR, SEVERITY_INFO, SEVERITY_WARNING, Finding
+from runreview.progress import Progress, Ticker, no_progress
 
 EVENT_FILE_MARKER = "tfevents"
 KIND_WALK = "walk"
@@ -31,9 +36,11 @@ class Listing:
 class Walker:
     """An ``os.scandir`` walk that follows symlinks but never enters a directory twice."""
 
-    def __init__(self, root: str, uri: str):
+    def __init__(self, root: str, uri: str, progress: Progress = no_progress):
+        """Walk below ``root``; findings name ``uri``; ``progress`` hears how far it got."""
         self.root = root
         self.uri = uri
+        self.progress = progress
         self.seen: set[tuple[int, int]] = set()
         self.findings: list[Finding] = []
 
@@ -44,15 +51,25 @@ class Walker:
     def walk(self, start: str = ".", recursive: bool = True) -> Listing:
         """The runs at or below ``start`` (only ``start`` itself unless ``recursive``)."""
         runs: dict[str, list[str]] = {}
-        stack = [start]
+        stack = [(start, 0.0, 1.0)]  # directory, and its share of the walk: [lo, lo + width)
+        ticker = Ticker()
+        listed = 0
         while stack:
-            rel = stack.pop()
+            rel, lo, width = stack.pop()
             files, subdirs = self._list(rel)
+            listed += 1
             if files:
                 runs[rel] = files
-            if recursive:
-                stack.extend(reversed(subdirs))
+            if recursive and subdirs:
+                part = width / len(subdirs)
+                shares = [(d, lo + i * part, part) for i, d in enumerate(subdirs)]
+                stack.extend(reversed(shares))
+            if ticker.due() or not stack:
+                self._report(listed, len(runs), lo)
         return Listing(dict(sorted(runs.items())), self.findings)
+
+    def _report(self, listed: int, runs: int, fraction: float) -> None:
+        self.progress(f"Listing {self.root}: {listed:,} directories, {runs:,} runs found", fraction)
 
     def _abs(self, rel: str) -> str:
         return self.root if rel == "." else os.path.join(self.root, *rel.split("/"))

@@ -36,6 +36,14 @@ of its files changed. Parsed files are also kept on disk, outside the logdir
 (:mod:`.tb_cache`, in ``settings.cache_dir()``), so a new process or a new source opens
 unchanged files without parsing them, and grown files by reading only their new bytes.
 
+``read_runs`` and ``read_history`` take a ``progress(message, fraction)`` callback: the
+walk reports directories listed and runs found, then "Reading run dirs of LOGDIR: 1,200
+of 100,000", every :data:`RUNS_PER_REPORT` runs or quarter second. Whatever the callback
+raises stops the read between two directories or two runs and propagates (the app's Stop,
+a caller's cancel): nothing is left half-updated, in memory or in the disk cache, and the
+next read goes on from what was read. Files are read in chunks (:mod:`.tb_files`): memory
+holds the parsed points and one chunk of one file at a time, never a whole file.
+
 The work is split over modules: :mod:`.tb_walk` (listing), :mod:`.tb_files` (reading
 files incrementally), :mod:`.tb_decode` (events), :mod:`.tb_state` (what is kept per
 file), :mod:`.tb_cache` (on disk), :mod:`.tb_runs` (runs, restarts), :mod:`.tb_frames`
@@ -65,11 +73,12 @@ from runreview.contract import (
     Finding,
     empty_runs,
 )
+from runreview.progress import Progress, Ticker, no_progress, scaled
 from runreview.sources import tfrecord
 from runreview.sources.base import Source, SourceError
 from runreview.sources.tb_cache import EventFileCache
 from runreview.sources.tb_decode import format_hparam, read_image
-from runreview.sources.tb_files import KIND_REPLACED, ReadStats, extend_state, read_file
+from runreview.sources.tb_files import KIND_REPLACED, ReadStats, read_file
 from runreview.sources.tb_frames import STATUS_UNKNOWN, history_frame, runs_frame
 from runreview.sources.tb_runs import KIND_RESTART, RunData, assemble_run
 from runreview.sources.tb_sidefiles import (
@@ -145,6 +154,10 @@ KIND_CACHE = "cache"
 #: after it was last written (so a live logdir polled often is not rewritten each time).
 RESAVE_GROWTH = 0.1
 RESAVE_SECONDS = 60.0
+#: Share of a refresh's progress given to listing the logdir (the rest: reading runs).
+LIST_SHARE = 0.3
+#: A refresh reports after this many run directories read (or REPORT_SECONDS).
+RUNS_PER_REPORT = 100
 
 _Walker = Walker  # the listing class under its former name
 _log = logging.getLogger(__name__)
@@ -241,14 +254,31 @@ class TensorBoardSource(Source):
             "runreview reads it in place and never creates it."
         )
 
-    def _refresh_all(self) -> None:
+    def _refresh_all(self, progress: Progress = no_progress) -> None:
+        """List the logdir and read what changed in every run.
+
+        ``progress`` hears how far listing (the first :data:`LIST_SHARE`) and reading got;
+        what it raises stops the refresh between two directories or two runs. The new
+        listing is kept only once every run was read, so a stopped refresh leaves the
+        previous listing and runs each either as before or fully updated.
+        """
         self._check_logdir()
-        walk = Walker(self.logdir, self.uri).walk()
+        walk = Walker(self.logdir, self.uri, scaled(progress, 0.0, LIST_SHARE)).walk()
+        self._update_runs(walk.runs, scaled(progress, LIST_SHARE, 1.0))
         self._walk_findings = walk.findings
         self._index = walk.runs
-        for run_id, paths in walk.runs.items():
-            self._update_run(run_id, paths)
         self._forget(set(walk.runs))
+
+    def _update_runs(self, runs: dict[str, list[str]], progress: Progress) -> None:
+        """Read what changed in each run of ``runs``, reporting every so many runs."""
+        ticker = Ticker(every=RUNS_PER_REPORT)
+        for done, (run_id, paths) in enumerate(runs.items(), start=1):
+            self._update_run(run_id, paths)
+            if ticker.due() or done == len(runs):
+                self._report_runs(progress, done, len(runs))
+
+    def _report_runs(self, progress: Progress, done: int, total: int) -> None:
+        progress(f"Reading run dirs of {self.logdir}: {done:,} of {total:,}", done / total)
 
     def _forget(self, run_ids: set[str]) -> None:
         """Drop what is cached for runs and files that are no longer in the logdir."""
@@ -300,14 +330,11 @@ class TensorBoardSource(Source):
             return old
         state = got.state
         self._stats.cache_hits += got.cached
-        if got.data is not None:
-            if got.fresh:
-                state.plugins.update(plugins)
-                state.seed = dict(plugins)
-            extend_state(state, got.data, self.uri)
-            self._stats.bytes_read += len(got.data)
+        if got.bytes_read is not None:
+            self._stats.bytes_read += got.bytes_read
             self._stats.files_parsed += 1
             self._save(state)
+            state.points()  # chunks joined once (a run of one file then shares them)
         self._files[path] = state
         return state
 
@@ -332,37 +359,63 @@ class TensorBoardSource(Source):
         state.saved_size, state.saved_at = state.size, now
         self._stats.cache_writes += 1
 
-    def _selected_runs(self, run_ids: Iterable[str] | None) -> list[RunData]:
-        if run_ids is None:
-            self._refresh_all()
-            return [self._runs[r] for r in sorted(self._runs)]
-        wanted = sorted(set(run_ids))
-        if self._index is None or any(r not in self._index for r in wanted):
-            self._refresh_all()
-        return [self._refresh_run(r) for r in wanted if r in (self._index or {})]
+    def _selected_runs(
+        self, run_ids: Iterable[str] | None, progress: Progress = no_progress
+    ) -> list[RunData]:
+        """The runs ``run_ids`` (all when None), refreshed: only their own directories
+        when every one of them is already listed, else the whole logdir."""
+        wanted = None if run_ids is None else sorted(set(run_ids))
+        index = self._index
+        if wanted is not None and index is not None and all(r in index for r in wanted):
+            return self._refresh_listed(wanted, progress)
+        self._refresh_all(progress)
+        ids = sorted(self._runs) if wanted is None else wanted
+        return [self._runs[r] for r in ids if r in self._runs]
+
+    def _refresh_listed(self, run_ids: list[str], progress: Progress) -> list[RunData]:
+        """Re-list and read the directories of ``run_ids`` (all listed already)."""
+        ticker = Ticker(every=RUNS_PER_REPORT)
+        out = []
+        for done, run_id in enumerate(run_ids, start=1):
+            out.append(self._refresh_run(run_id))
+            if ticker.due() or done == len(run_ids):
+                self._report_runs(progress, done, len(run_ids))
+        return out
 
     # the contract ---------------------------------------------------------------------
 
-    def read_runs(self, experiments: Iterable[str] | None = None) -> pd.DataFrame:
-        """One row per run directory (see the module docstring for the columns)."""
+    def read_runs(
+        self, experiments: Iterable[str] | None = None, *, progress: Progress | None = None
+    ) -> pd.DataFrame:
+        """One row per run directory (see the module docstring for the columns).
+
+        ``progress`` hears how many directories were listed and run directories read (see
+        :mod:`runreview.progress`; raising from it stops the read between two of them).
+        """
         if experiments is not None and self.experiment not in set(as_names(experiments)):
             return empty_runs()
         with self._lock:
-            runs = self._selected_runs(None)
+            runs = self._selected_runs(None, progress or no_progress)
             return runs_frame(runs, self.experiment, self.uri)
 
     def read_history(
-        self, metrics: Iterable[str] | None = None, run_ids: Iterable[str] | None = None
+        self,
+        metrics: Iterable[str] | None = None,
+        run_ids: Iterable[str] | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> pd.DataFrame:
         """Every scalar point, optionally only of ``metrics`` (tag names) and ``run_ids``.
 
         Rows are ordered by run id, then metric, then logging order (not sorted by step,
         so the segments of a restarted run stay apart). The text columns are Categoricals
         of ``str`` (see :mod:`.tb_frames`): built without a Python object per point.
+        ``progress`` as for :meth:`read_runs`.
         """
         wanted = None if metrics is None else set(as_names(metrics))
+        selected = None if run_ids is None else as_names(run_ids)
         with self._lock:
-            runs = self._selected_runs(None if run_ids is None else as_names(run_ids))
+            runs = self._selected_runs(selected, progress or no_progress)
             return history_frame(runs, wanted, self.uri)
 
     def run_dir(self, run_id: str) -> str:

@@ -63,6 +63,7 @@ from runreview.contract import (
     Finding,
     empty_runs,
 )
+from runreview.progress import Progress
 from runreview.sources import wandb_sidefiles as side
 from runreview.sources.base import Source, SourceError
 from runreview.sources.wandb_frames import DEFAULT_PROJECT, history_frame, run_row, runs_frame
@@ -293,8 +294,11 @@ class WandbSource(Source):
 
     # the contract ---------------------------------------------------------------------
 
-    def read_runs(self, experiments: Iterable[str] | None = None) -> pd.DataFrame:
-        """One row per W&B run (see the module docstring for the columns)."""
+    def read_runs(
+        self, experiments: Iterable[str] | None = None, *, progress: Progress | None = None
+    ) -> pd.DataFrame:
+        """One row per W&B run (see the module docstring for the columns); ``progress``
+        is not called."""
         with self._lock:
             self._refresh()
             rows = [
@@ -313,12 +317,16 @@ class WandbSource(Source):
         return "RUNNING" if self._live(states[-1]) else "UNKNOWN"
 
     def read_history(
-        self, metrics: Iterable[str] | None = None, run_ids: Iterable[str] | None = None
+        self,
+        metrics: Iterable[str] | None = None,
+        run_ids: Iterable[str] | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> pd.DataFrame:
         """Every numeric point, optionally only of ``metrics`` and ``run_ids``.
 
         Rows are ordered by run id, then metric, then logging order (folders of a resumed
-        run in the order they were written).
+        run in the order they were written). ``progress`` is not called.
         """
         wanted_metrics = None if metrics is None else set(_names(metrics))
         wanted_runs = None if run_ids is None else set(_names(run_ids))
