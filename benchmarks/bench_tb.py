@@ -176,10 +176,14 @@ def bench_refresh(logdir: Path, work: Path, scale: Scale, rounds: int) -> BenchR
 
     runs, tags, steps = scale.tb
     live = gen_tb.copy_logdir(logdir, work / "live")
-    cache = work / "cache-refresh"
-    shutil.rmtree(cache, ignore_errors=True)
-    source = TensorBoardSource(live, cache=cache)
+    # Each runreview contender has its own disk cache: with one shared cache, whichever ran
+    # first in a round would update the entry and the other would find nothing new to read.
+    cache, same_cache = work / "cache-refresh", work / "cache-refresh-same"
+    for folder in (cache, same_cache):
+        shutil.rmtree(folder, ignore_errors=True)
+    source = TensorBoardSource(live, cache=same_cache)
     source.read_history()
+    _runreview(live, cache)  # fills the new source's cache, as an earlier app session would
     accs = [EventAccumulator(str(d), size_guidance={"scalars": 0}) for d in sorted(live.iterdir())]
     for acc in accs:
         acc.Reload()
