@@ -144,6 +144,13 @@ def test_every_page_renders_a_table_and_a_chart_in_chromium(server, browser, sto
             + [("off", demo.tracking_uri), ("off", demo.logdir)]
         )
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # RELIABILITY.md D3: the unseen store's run names hold markdown links and images to
+    # https://attacker.invalid and a <script>: the browser must ask nothing of anyone but
+    # the app, and run no script from store data.
+    requested: list[str] = []
+    dialogs: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     for path, heading, expects in PAGES:
         _open(page, f"{server}/{path}{query}", heading, expects)
         _check_page(page, f"{store}-{path or 'overview'}")
@@ -151,6 +158,9 @@ def test_every_page_renders_a_table_and_a_chart_in_chromium(server, browser, sto
             sources = page.locator("[data-testid='stSidebar'] [data-testid='stCheckbox']")
             assert sources.count() == 4  # two configured (off), two added (on)
     page.close()
+    foreign = [u for u in requested if not u.startswith((server, "data:", "blob:"))]
+    assert foreign == [] and dialogs == []
+    assert requested  # the recorder saw the app's own requests
     assert time.monotonic() - started < 75  # the browser test's budget, per store
 
 
