@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
+from app.jobs import JobBoard
 from app.state import SourceConfig, current_principal
 from runreview.analysis.importance import ImportanceResult, param_importance
 from runreview.contract import ConfusionData, Environment, Finding
@@ -194,3 +195,9 @@ def source_errors(config: SourceConfig) -> list[Finding]:
     """The sources of ``config`` that could not be opened, or not read at all."""
     ws = workspace(config)
     return list(ws.open_errors) + [f for f in ws.read_errors if f not in ws.open_errors]
+
+
+@st.cache_resource(show_spinner=False)
+def job_board() -> JobBoard:
+    """This server's report jobs (one board for every session: a job outlives its tab)."""
+    return JobBoard()

@@ -1,4 +1,9 @@
-"""Report: build a weekly, stakeholder or audit PDF, exactly as ``runreview report`` does."""
+"""Report: build a weekly, stakeholder or audit PDF, exactly as ``runreview report`` does.
+
+The build runs as a job (``app.jobs``) outside the page's script run, shown by its id
+(also in the URL as ``?job=``): a dropped connection, a reload or a visit to another page
+does not lose it, and the viewer's recent reports stay downloadable for an hour.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from app import common, loaders, state
+from app.jobs import CANCELLED, DONE, Job
 from reports.build import BuiltReport, Progress, make_snapshot, render_report
 from reports.options import KINDS, TITLES, ReportOptions, iso
 from runreview.analysis.filtering import FilterError, parse_filter
@@ -17,7 +23,8 @@ from runreview.analysis.periods import PeriodError, parse_since
 from runreview.redact import redact_uri
 from runreview.sources.base import SourceError
 
-RESULT_KEY = "_report"  # the last PDF built in this session, and what it is
+JOB_KEY = "_report_job"  # the id of the job this session started last
+JOB_PARAM = "job"  # ... and in the URL, so a reloaded or reconnected tab finds it
 GOALS = {"auto": "From the metric's name", "min": "Lower is better", "max": "Higher is better"}
 
 
@@ -85,22 +92,93 @@ def describe(built: BuiltReport, options: ReportOptions, config: state.SourceCon
     }
 
 
-def build(options: ReportOptions, config: state.SourceConfig) -> dict | None:
-    """Build the report with progress shown; None (after an error box) when it failed."""
-    with st.status(f"Building the {options.kind} report ...", expanded=True) as status:
-        bar = st.progress(0.0, text="Opening the sources")
+def start(options: ReportOptions, config: state.SourceConfig) -> Job:
+    """Start building the report as a job of this viewer; returns at once."""
 
-        def progress(message: str, fraction: float) -> None:
-            bar.progress(min(1.0, max(0.0, fraction)), text=common.safe_md(message))
+    def work(progress: Progress) -> dict:
+        return describe(read_and_render(options, config, progress), options, config)
 
-        try:
-            built = read_and_render(options, config, progress)
-        except Exception as error:  # noqa: BLE001 - shown; nothing half-made is offered
-            common.show_error("No report", error)
-            status.update(label="No report", state="error")
-            return None
-        status.update(label="Report ready", state="complete", expanded=False)
-    return describe(built, options, config)
+    title = f"{TITLES[options.kind]}, {iso(options.now_utc)}"
+    return loaders.job_board().start(state.current_principal(), title, work)
+
+
+def current_job_id() -> str | None:
+    """The job this tab shows: from the URL first (a reloaded tab), else this session."""
+    return st.query_params.get(JOB_PARAM) or st.session_state.get(JOB_KEY)
+
+
+@st.fragment(run_every=1.0)
+def follow(job_id: str) -> None:
+    """The running job's progress, polled each second; the whole page reruns when it ends."""
+    board, owner = loaders.job_board(), state.current_principal()
+    job = board.get(job_id, owner)
+    if job is None or not job.active:
+        st.rerun()
+    st.progress(job.fraction, text=common.safe_md(job.message))
+    st.button("Cancel", on_click=board.cancel, args=(job.id, owner), key="rp.cancel")
+
+
+def show_result(made: dict) -> None:
+    """The finished report: what it holds, the download and the equivalent command."""
+    st.subheader("Preview")
+    facts = st.columns(3)
+    facts[0].metric("Pages", made["pages"])
+    facts[1].metric("Runs", made["runs"])
+    facts[2].metric("Data", "complete" if made["complete"] else f"{made['problems']} problem(s)")
+    if not made["complete"]:
+        st.warning("Some data could not be read: the report lists it under data completeness.")
+    st.caption(
+        f"Report {made['report_id']}: {TITLES[made['kind']]}, made {made['now']}, "
+        f"{len(made['pdf']):,} bytes, "
+        f"SHA-256 {made['sha256']}"
+    )
+    st.download_button(
+        "Download PDF",
+        data=made["pdf"],
+        file_name=f"runreview-{made['kind']}-{made['report_id']}.pdf",
+        mime="application/pdf",
+        type="primary",
+    )
+    st.caption("The same PDF, byte for byte, from the command line:")
+    st.code(made["command"], language="bash")
+
+
+def show_job(job_id: str) -> None:
+    """The job ``job_id``: its progress while it runs, then its report or what went wrong."""
+    job = loaders.job_board().get(job_id, state.current_principal())
+    if job is None:
+        st.info(
+            "That report is not here any more: finished reports are kept for an hour, and "
+            "not across a restart of the app. Generate it again."
+        )
+    elif job.active:
+        follow(job.id)
+    elif job.state == DONE and job.result is not None:
+        show_result(job.result)
+    elif job.state == CANCELLED:
+        st.info(f"{job.title}: cancelled.")
+    else:
+        st.error(common.safe_md(f"No report: {job.error}"))
+
+
+def recent_reports(shown: str | None) -> None:
+    """This viewer's other finished reports, still downloadable."""
+    jobs = [
+        j for j in loaders.job_board().of(state.current_principal())
+        if j.id != shown and j.state == DONE and j.result is not None
+    ]  # fmt: skip
+    if not jobs:
+        return
+    with st.expander(f"Your recent reports ({len(jobs)}, kept for an hour)"):
+        for job in jobs:
+            made = job.result
+            st.download_button(
+                f"{job.title}: {made['pages']} page(s), report {made['report_id']}",
+                data=made["pdf"],
+                file_name=f"runreview-{made['kind']}-{made['report_id']}.pdf",
+                mime="application/pdf",
+                key=f"rp.recent.{job.id}",
+            )
 
 
 scope = common.open_scope("Report")
@@ -164,28 +242,11 @@ if st.button("Generate", type="primary", disabled=bool(problems) or kind is None
         filter=expression.strip() or None,
         top_n=int(top_n),
     )
-    st.session_state[RESULT_KEY] = build(options, scope.config)
+    job = start(options, scope.config)
+    st.session_state[JOB_KEY] = job.id
+    st.query_params[JOB_PARAM] = job.id
 
-made = st.session_state.get(RESULT_KEY)
-if made:
-    st.subheader("Preview")
-    facts = st.columns(3)
-    facts[0].metric("Pages", made["pages"])
-    facts[1].metric("Runs", made["runs"])
-    facts[2].metric("Data", "complete" if made["complete"] else f"{made['problems']} problem(s)")
-    if not made["complete"]:
-        st.warning("Some data could not be read: the report lists it under data completeness.")
-    st.caption(
-        f"Report {made['report_id']}: {TITLES[made['kind']]}, made {made['now']}, "
-        f"{len(made['pdf']):,} bytes, "
-        f"SHA-256 {made['sha256']}"
-    )
-    st.download_button(
-        "Download PDF",
-        data=made["pdf"],
-        file_name=f"runreview-{made['kind']}-{made['report_id']}.pdf",
-        mime="application/pdf",
-        type="primary",
-    )
-    st.caption("The same PDF, byte for byte, from the command line:")
-    st.code(made["command"], language="bash")
+job_id = current_job_id()
+if job_id:
+    show_job(job_id)
+recent_reports(job_id)

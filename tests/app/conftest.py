@@ -72,18 +72,23 @@ def _clear_caches() -> None:
 
 @pytest.fixture
 def open_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]:
-    """``open_app(sources, page=None, query=None)``: a fresh AppTest on ``sources``, run
-    once (then switched to ``views/<page>.py`` and run again when ``page`` is given)."""
+    """``open_app(sources, page=None, query=None, user="")``: a fresh AppTest on ``sources``
+    (as the logged-in viewer ``user`` when given), run once (then switched to
+    ``views/<page>.py`` and run again when ``page`` is given)."""
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.chdir(REPO)  # .streamlit/config.toml is read from the working directory
     monkeypatch.delenv("RUNREVIEW_DEMO_DIR", raising=False)
     _clear_caches()
 
-    def start(sources: Sources, page: str | None = None, query: dict | None = None) -> AppTest:
+    def start(
+        sources: Sources, page: str | None = None, query: dict | None = None, user: str = ""
+    ) -> AppTest:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", sources.tracking_uri)
         monkeypatch.setenv("RUNREVIEW_LOGDIR", sources.logdir)
         at = AppTest.from_file(str(MAIN), default_timeout=90)
+        if user:  # a viewer logged in with st.login
+            at.user = {"is_logged_in": True, "email": user}
         at.query_params.update(query or {})
         at.run()
         if page is not None:
