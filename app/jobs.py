@@ -28,6 +28,10 @@ from typing import Any
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 KEEP_SECONDS = 3600.0
 KEEP_PER_OWNER = 10
+#: Jobs running at once, per viewer and in all: each render is a child process that may use
+#: RUNREVIEW_REPORT_MAX_MB of memory, so a click-happy viewer must not start dozens.
+RUNNING_PER_OWNER = 2
+RUNNING_IN_ALL = 4
 
 #: ``work(progress)`` builds the report and returns what the page shows (with the PDF).
 Work = Callable[[Callable[[str, float], None]], dict[str, Any]]
@@ -35,6 +39,10 @@ Work = Callable[[Callable[[str, float], None]], dict[str, Any]]
 
 class Cancelled(Exception):
     """Raised from a job's progress callback once the job was cancelled."""
+
+
+class TooManyJobs(Exception):
+    """A new job would run past :data:`RUNNING_PER_OWNER` or :data:`RUNNING_IN_ALL`."""
 
 
 @dataclass
@@ -62,17 +70,39 @@ class Job:
 class JobBoard:
     """Every report job of this server process (one board per process)."""
 
-    def __init__(self, keep_seconds: float = KEEP_SECONDS, keep_per_owner: int = KEEP_PER_OWNER):
+    def __init__(
+        self,
+        keep_seconds: float = KEEP_SECONDS,
+        keep_per_owner: int = KEEP_PER_OWNER,
+        running_per_owner: int = RUNNING_PER_OWNER,
+        running_in_all: int = RUNNING_IN_ALL,
+    ):
         self.keep_seconds = keep_seconds
         self.keep_per_owner = keep_per_owner
+        self.running_per_owner = running_per_owner
+        self.running_in_all = running_in_all
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
     def start(self, owner: str, title: str, work: Work) -> Job:
-        """Run ``work`` in a thread of its own; returns the new job at once."""
+        """Run ``work`` in a thread of its own; returns the new job at once.
+
+        Raises :class:`TooManyJobs` when ``owner`` (or everyone together) already has as
+        many jobs running as allowed.
+        """
         job = Job(id=secrets.token_urlsafe(12), owner=owner, title=title, started=time.time())
         with self._lock:
             self._prune()
+            running = [j for j in self._jobs.values() if j.active]
+            if sum(j.owner == owner for j in running) >= self.running_per_owner:
+                raise TooManyJobs(
+                    f"You already have {self.running_per_owner} report(s) being built; wait "
+                    "for one to finish or cancel it."
+                )
+            if len(running) >= self.running_in_all:
+                raise TooManyJobs(
+                    f"{len(running)} reports are being built on this server; try again in a minute."
+                )
             self._jobs[job.id] = job
         thread = threading.Thread(
             target=self._run, args=(job, work), name=f"report-job-{job.id}", daemon=True

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from app import common, loaders, state
-from app.jobs import CANCELLED, DONE, Job
+from app.jobs import CANCELLED, DONE, Job, TooManyJobs
 from reports.build import BuiltReport, Progress, make_snapshot, render_report
 from reports.options import KINDS, TITLES, ReportOptions, iso
 from runreview.analysis.filtering import FilterError, parse_filter
@@ -242,9 +242,13 @@ if st.button("Generate", type="primary", disabled=bool(problems) or kind is None
         filter=expression.strip() or None,
         top_n=int(top_n),
     )
-    job = start(options, scope.config)
-    st.session_state[JOB_KEY] = job.id
-    st.query_params[JOB_PARAM] = job.id
+    try:
+        job = start(options, scope.config)
+    except TooManyJobs as error:
+        st.error(str(error))
+    else:
+        st.session_state[JOB_KEY] = job.id
+        st.query_params[JOB_PARAM] = job.id
 
 job_id = current_job_id()
 if job_id:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.jobs import CANCELLED, DONE, FAILED, RUNNING, JobBoard
+from app.jobs import CANCELLED, DONE, FAILED, RUNNING, JobBoard, TooManyJobs
 
 
 def wait_until_finished(board: JobBoard, job_id: str, owner: str, seconds: float = 10.0) -> str:
@@ -100,3 +100,19 @@ def test_finished_jobs_are_forgotten_by_age_and_by_count_per_viewer_never_while_
     assert board.of("alice") == [running]  # the finished ones aged out; the running one stays
     release.set()
     assert wait_until_finished(board, running.id, "alice") == DONE
+
+
+def test_running_jobs_are_limited_per_viewer_and_in_all():
+    board = JobBoard(running_per_owner=1, running_in_all=2)
+    release = threading.Event()
+    first = board.start("alice", "a", lambda progress: release.wait(10) and {"ok": 1})
+    with pytest.raises(TooManyJobs, match="You already have 1 report"):
+        board.start("alice", "b", lambda progress: {"ok": 1})
+    board.start("bob", "c", lambda progress: release.wait(10) and {"ok": 1})
+    with pytest.raises(TooManyJobs, match="2 reports are being built on this server"):
+        board.start("carol", "d", lambda progress: {"ok": 1})
+    release.set()
+    assert wait_until_finished(board, first.id, "alice") == DONE
+    for job in board.of("bob"):
+        wait_until_finished(board, job.id, "bob")
+    assert board.start("alice", "e", lambda progress: {"ok": 1}).owner == "alice"
