@@ -141,7 +141,7 @@ def _run_section(row: pd.Series, snapshot: Snapshot, best: dict, cells: Cells) -
     rid = str(row["run_id"])
     details = snapshot.details.get(key, {})
     env = snapshot.environments.get(key)
-    return {
+    section = {
         "run_id": cells(rid, "run id", limit=120),
         "name": cells(row["run_name"], f"run name of {rid}", limit=120),
         "source": cells(row["source_uri"], "source uri", limit=160),
@@ -173,6 +173,23 @@ def _run_section(row: pd.Series, snapshot: Snapshot, best: dict, cells: Cells) -
         "artifacts_more": max(0, len(details.get("artifacts", [])) - MAX_ARTIFACTS),
         "artifact_error": cells(details.get("artifact_error") or "", "artifact error", limit=300),
     }
+    section["identity"] = _identity(section)
+    return section
+
+
+def _identity(section: dict[str, Any]) -> list[dict[str, str]]:
+    """The run's identity lines: ids, status, source, experiment, times, user, packages."""
+    rows = [
+        ("run id", section["run_id"]),
+        ("status", section["status"]),
+        ("source", f"{section['kind']}: {section['source']}"),
+        ("experiment", section["experiment"]),
+        ("started", section["start"]),
+        ("ended", section["end"]),
+        ("user", section["user"]),
+        ("packages", f"{section['packages']} recorded"),
+    ]
+    return padded([{"key": k, "value": v} for k, v in rows])
 
 
 def _pairs(row: pd.Series, prefix: str, kind: str, rid: str, cells: Cells) -> dict[str, Any]:
