@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -23,6 +21,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.app.conftest import REPO
+from tests.app.servers import free_port, stop, wait_healthy
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -48,30 +47,10 @@ SELECTORS = {
 BUSY = "[data-testid='stStatusWidget'], [data-testid='stElementContainer'][data-stale='true']"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"streamlit did not become healthy:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(demo, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
     """``streamlit run app/main.py`` on a free port, serving the demo workspace."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = dict(os.environ)
     env.update(MLFLOW_TRACKING_URI=demo.tracking_uri, RUNREVIEW_LOGDIR=demo.logdir)
@@ -83,15 +62,10 @@ def server(demo, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
         proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, log, time.monotonic() + 60)
+        wait_healthy(url, proc, log, time.monotonic() + 60)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +160,16 @@ def test_select_runs_switch_pages_and_download_a_report_in_chromium(server, brow
     page.get_by_role("radio", name="Model progress summary").click()
     _idle(page, time.monotonic() + 20)
     page.get_by_role("button", name="Generate").click()
+    # RELIABILITY.md D6: close the tab while the report is being built (its WebSocket
+    # drops), then open the job's URL in a new tab: the finished report is there.
+    deadline = time.monotonic() + 20
+    while "job=" not in page.url and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert "job=" in page.url
+    job_url = page.url
+    page.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(job_url)
     download_button = page.get_by_role("button", name="Download PDF")
     download_button.wait_for(timeout=60_000)
     _check_page(page, "report-ready")

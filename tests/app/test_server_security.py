@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.app.conftest import MAIN, REPO
-from tests.app.test_browser import _free_port, _wait_healthy
+from tests.app.servers import free_port, stop, wait_healthy
 
 EVIL = "http://evil.example"
 XSRF_COOKIE = "_streamlit_xsrf"
@@ -76,29 +76,20 @@ def _start(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> sub
         return subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def server(demo, tmp_path_factory) -> Iterator[Server]:  # noqa: ANN001
     """``streamlit run app/main.py`` with the production config, only the port changed."""
-    port = _free_port()
+    port = free_port()
     work = tmp_path_factory.mktemp("secure-server")
     env = _server_env(work, MLFLOW_TRACKING_URI=demo.tracking_uri, RUNREVIEW_LOGDIR=demo.logdir)
     command = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port)]
     proc = _start(command, REPO, env, work / "streamlit.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, work / "streamlit.log", time.monotonic() + 60)
+        wait_healthy(url, proc, work / "streamlit.log", time.monotonic() + 60)
         yield Server(url, port, env)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _request(
@@ -353,7 +344,7 @@ def test_current_principal_reads_the_proxy_header_of_a_real_session(tmp_path):
         "import streamlit as st\nfrom app.state import current_principal\n"
         "st.text('principal=' + current_principal())\n"
     )
-    port = _free_port()
+    port = free_port()
     env = _server_env(
         tmp_path, PYTHONPATH=str(REPO), RUNREVIEW_PRINCIPAL_HEADER="X-Forwarded-Email"
     )
@@ -363,7 +354,7 @@ def test_current_principal_reads_the_proxy_header_of_a_real_session(tmp_path):
     url = f"http://127.0.0.1:{port}"
     shown: list[str] = []
     try:
-        _wait_healthy(url, proc, tmp_path / "streamlit.log", time.monotonic() + 60)
+        wait_healthy(url, proc, tmp_path / "streamlit.log", time.monotonic() + 60)
         for email in ("alice@corp.example", "bob@corp.example"):
             with connect(
                 f"ws://127.0.0.1:{port}/_stcore/stream",
@@ -384,7 +375,7 @@ def test_current_principal_reads_the_proxy_header_of_a_real_session(tmp_path):
                         shown.append(text)
                         break
     finally:
-        _stop(proc)
+        stop(proc)
     assert shown == ["principal=header:alice@corp.example", "principal=header:bob@corp.example"]
 
 
