@@ -8,7 +8,6 @@ text, widget options (plain text), or markdown after :func:`safe_md`. Never with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from app import loaders, state
+from app.markdown import safe_md
 from reports.assemble import choose_metric
 from runreview.analysis.columns import unit_interval_columns
 from runreview.analysis.leaderboard import leaderboard
@@ -24,15 +24,6 @@ from runreview.charts import series_label
 from runreview.contract import METRIC_PREFIX, PARAM_PREFIX, Finding, empty_history
 
 RunKey = tuple[str, str]
-# CommonMark lets a backslash escape any ASCII punctuation: escaping all of it leaves no
-# link, image, emphasis, HTML, LaTeX ($), emoji/icon (:name:) or autolink syntax.
-_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
-
-
-def safe_md(text: object) -> str:
-    """``text`` as literal markdown: every punctuation character escaped, one line."""
-    flat = " ".join(str(text).splitlines())
-    return _MD_PUNCTUATION.sub(r"\\\1", flat)
 
 
 @dataclass

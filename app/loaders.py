@@ -16,6 +16,8 @@ all be opened or read is opened again on refresh.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,9 +25,11 @@ import pandas as pd
 import streamlit as st
 
 from app.jobs import JobBoard
+from app.markdown import safe_md
 from app.state import SourceConfig, current_principal
 from runreview.analysis.importance import ImportanceResult, param_importance
 from runreview.contract import ConfusionData, Environment, Finding
+from runreview.progress import Progress
 from runreview.workspace import Workspace
 
 CacheKey = tuple[str, ...]
@@ -82,9 +86,29 @@ def fresh_workspace(config: SourceConfig) -> Workspace:
     return Workspace.open(config.tracking_uris, config.logdirs, config.wandb_dirs)
 
 
+@contextmanager
+def _progress_bar() -> Iterator[Progress]:
+    """A progress bar for one read, removed when the read ends.
+
+    Made inside the cached function, so Streamlit replays it (created and removed) on a
+    cache hit. Its updates are also where the page's Stop lands: Streamlit raises its stop
+    exception from an element call, which ends the read between two runs or directories.
+    """
+    bar = st.empty()
+
+    def report(message: str, fraction: float) -> None:
+        bar.progress(min(1.0, max(0.0, fraction)), text=safe_md(message))
+
+    try:
+        yield report
+    finally:
+        bar.empty()
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _runs(key: CacheKey, principal: str, gen: int, _ws: Workspace) -> pd.DataFrame:
-    frame = _ws.runs()
+    with _progress_bar() as progress:
+        frame = _ws.runs(progress=progress)
     frame.attrs["read_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return frame
 
@@ -103,9 +127,12 @@ def _history(
     run_ids: tuple[str, ...] | None,
     _ws: Workspace,
 ) -> pd.DataFrame:
-    return _ws.history(
-        list(metrics) if metrics else None, list(run_ids) if run_ids is not None else None
-    )
+    with _progress_bar() as progress:
+        return _ws.history(
+            list(metrics) if metrics else None,
+            list(run_ids) if run_ids is not None else None,
+            progress=progress,
+        )
 
 
 def load_history(

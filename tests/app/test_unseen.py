@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tests.app.conftest import MAIN
 from tests.app.helpers import charts, markdown_texts, ok, run_key, unescape
 from tests.app.stores import GIT_DIFF, HOSTILE_NAME, LONG_POINTS
 
@@ -102,3 +103,19 @@ def test_overlay_downsamples_a_long_series_and_says_so(open_app, unseen):
     assert "at most 100 per series, extremes kept" in unescape(caption)
     spec = charts(at)[0].proto.spec
     assert f"of {LONG_POINTS:,} points" in spec  # the note is on the chart itself
+
+
+def test_reads_show_progress_that_is_gone_when_they_end_also_from_the_cache(open_app, unseen):
+    """The progress bar of a read is made inside the cached read and removed at its end:
+    neither the first run (a real read) nor a second session (served from the cache,
+    which replays the bar's messages) is left with a bar on the page."""
+    from streamlit.testing.v1 import AppTest
+
+    first = open_app(unseen)
+    ok(first)
+    assert not first.get("progress")
+    second = AppTest.from_file(str(MAIN), default_timeout=90)  # same sources (environment)
+    second.run()
+    ok(second)
+    assert not second.get("progress")
+    assert {m.label: m.value for m in second.metric} == {m.label: m.value for m in first.metric}
