@@ -140,14 +140,20 @@ def decimate(values: Sequence[float] | np.ndarray, max_points: int) -> np.ndarra
 
 
 def _bucket_extremes(y: np.ndarray, n_buckets: int) -> np.ndarray:
-    """Positions of each bucket's min and max finite value and first non-finite value."""
-    bucket = np.arange(y.size) * n_buckets // y.size
+    """Positions of each bucket's min (first of ties) and max (last of ties) finite value
+    and first non-finite value. Buckets are contiguous, so one pass of ``reduceat`` finds
+    the extremes (no sort: 2M points take ~50 ms)."""
+    size = y.size
+    starts = np.flatnonzero(np.r_[True, np.diff(np.arange(size) * n_buckets // size) != 0])
+    counts = np.diff(np.r_[starts, size])
+    bucket = np.repeat(np.arange(starts.size), counts)
     finite = np.isfinite(y)
-    fin = np.flatnonzero(finite)
-    order = fin[np.lexsort((y[fin], bucket[fin]))]
+    low, high = np.where(finite, y, np.inf), np.where(finite, y, -np.inf)
+    at_min = np.flatnonzero(finite & (low == np.repeat(np.minimum.reduceat(low, starts), counts)))
+    at_max = np.flatnonzero(finite & (high == np.repeat(np.maximum.reduceat(high, starts), counts)))
     bad = np.flatnonzero(~finite)
     return np.concatenate(
-        [order[_starts(bucket[order])], order[_ends(bucket[order])], bad[_starts(bucket[bad])]]
+        [at_min[_starts(bucket[at_min])], at_max[_ends(bucket[at_max])], bad[_starts(bucket[bad])]]
     )
 
 
@@ -222,7 +228,8 @@ def overlay_frame(
     metrics, keys = list(metrics), [tuple(k) for k in run_keys]
     selected = _select(history, metrics, keys)
     selected["x"] = _x_values(selected, history, x)
-    selected = selected.merge(_run_names(runs), on=RUN_KEY, how="left")
+    names = _run_names(runs, list(dict.fromkeys(keys)))
+    selected["run_name"] = names[selected.pop("_run").to_numpy()] if len(selected) else []
     selected["run_name"] = selected["run_name"].fillna(selected["run_id"])
     points = _series_points(selected, weight, max_points)
     return OverlayResult(
@@ -240,25 +247,23 @@ def overlay_frame(
 
 def _select(history: pd.DataFrame, metrics: list[str], keys: list[tuple[str, str]]) -> pd.DataFrame:
     """History rows of the runs and metrics, ordered by request, then step and timestamp
-    (then history order), with ``_series`` numbering the series in that order."""
+    (then history order), with ``_series`` numbering the series in that order and
+    ``_run`` the position of the row's run in ``keys`` (duplicates dropped)."""
     runs = list(dict.fromkeys(keys))
-    order = pd.DataFrame(
-        {
-            "source_uri": pd.Series([k[0] for k in runs], dtype=object),
-            "run_id": pd.Series([k[1] for k in runs], dtype=object),
-            "_run": np.arange(len(runs)),
-        }
-    )
     metric_rank = {m: i for i, m in enumerate(dict.fromkeys(metrics))}
     rows = history[history["metric"].isin(list(metric_rank))]
-    rows = rows.assign(_pos=np.arange(len(rows)))
-    rows = rows.astype({c: object for c in RUN_KEY}).merge(order, on=RUN_KEY, how="inner")
-    rows = rows.astype({c: history[c].dtype for c in RUN_KEY})
+    if runs:  # each row's position in ``runs`` (-1: not asked for), without a merge
+        wanted = pd.MultiIndex.from_tuples(runs)
+        run_of = wanted.get_indexer(pd.MultiIndex.from_arrays([rows[c] for c in RUN_KEY]))
+    else:
+        run_of = np.full(len(rows), -1)
+    asked = run_of >= 0
+    rows = rows[asked].assign(_run=run_of[asked], _pos=np.arange(int(asked.sum())))
     rows["_metric"] = rows["metric"].map(metric_rank).astype("int64")
     rows = rows.sort_values(["_run", "_metric", "step", "timestamp", "_pos"], kind="mergesort")
     series = rows["_run"].to_numpy() * len(metric_rank) + rows["_metric"].to_numpy()
     rows["_series"] = np.cumsum(np.r_[False, series[1:] != series[:-1]]) if len(rows) else 0
-    return rows.drop(columns=["_run", "_metric", "_pos"]).reset_index(drop=True)
+    return rows.drop(columns=["_metric", "_pos"]).reset_index(drop=True)
 
 
 def _x_values(rows: pd.DataFrame, history: pd.DataFrame, x: XAxis) -> pd.Series:
@@ -274,9 +279,16 @@ def _x_values(rows: pd.DataFrame, history: pd.DataFrame, x: XAxis) -> pd.Series:
     return (stamps - starts.set_axis(rows.index)).dt.total_seconds()
 
 
-def _run_names(runs: pd.DataFrame) -> pd.DataFrame:
-    """Run key and run name (one row per run)."""
-    return runs[[*RUN_KEY, "run_name"]].drop_duplicates(RUN_KEY)
+def _run_names(runs: pd.DataFrame, keys: list[tuple[str, str]]) -> np.ndarray:
+    """The run name of each of ``keys`` (None for a run ``runs`` does not have)."""
+    if not keys:
+        return np.array([], dtype=object)
+    table = runs.drop_duplicates(RUN_KEY)
+    where = pd.MultiIndex.from_arrays([table[c] for c in RUN_KEY]).get_indexer(
+        pd.MultiIndex.from_tuples(keys)
+    )
+    names = table["run_name"].to_numpy(dtype=object)
+    return np.array([names[i] if i >= 0 else None for i in where], dtype=object)
 
 
 def _series_points(selected: pd.DataFrame, weight: float, max_points: int) -> pd.DataFrame:

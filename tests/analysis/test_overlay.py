@@ -7,9 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runreview.analysis.overlay import (
     POINT_COLUMNS,
+    _bucket_extremes,
     band_frame,
     clamp_weight,
     decimate,
@@ -318,3 +321,37 @@ def test_band_unknown_param_names_it() -> None:
     runs = pd.DataFrame({"source_uri": [URI], "run_id": ["a"], "params.model": ["x"]})
     with pytest.raises(ValueError, match="params.lr"):
         band_frame(pd.DataFrame(), runs, "loss", "lr")
+
+
+def _bucket_extremes_reference(y: np.ndarray, n_buckets: int) -> list[int]:
+    """One bucket at a time, in plain Python: the first position of the minimum, the last
+    of the maximum (finite values only), and the first non-finite value."""
+    kept: list[int] = []
+    bucket_of = [i * n_buckets // len(y) for i in range(len(y))]
+    for bucket in sorted(set(bucket_of)):
+        members = [i for i in range(len(y)) if bucket_of[i] == bucket]
+        finite = [i for i in members if math.isfinite(y[i])]
+        if finite:
+            low = min(y[i] for i in finite)
+            high = max(y[i] for i in finite)
+            kept.append(next(i for i in finite if y[i] == low))
+            kept.append([i for i in finite if y[i] == high][-1])
+        bad = [i for i in members if not math.isfinite(y[i])]
+        kept += bad[:1]
+    return sorted(kept)
+
+
+@given(
+    values=st.lists(
+        st.sampled_from([0.0, 1.0, -2.5, 7.0, NAN, INF, -INF]) | st.floats(-1e6, 1e6),
+        min_size=1,
+        max_size=300,
+    ),
+    n_buckets=st.integers(1, 80),
+)
+@settings(max_examples=300, deadline=None)
+def test_bucket_extremes_match_a_plain_python_reference(values, n_buckets) -> None:
+    y = np.array(values, dtype=np.float64)
+    assert sorted(_bucket_extremes(y, n_buckets).tolist()) == _bucket_extremes_reference(
+        y, n_buckets
+    )
