@@ -86,6 +86,12 @@ def fresh_workspace(config: SourceConfig) -> Workspace:
     return Workspace.open(config.tracking_uris, config.logdirs, config.wandb_dirs)
 
 
+def _scope(config: SourceConfig) -> tuple[CacheKey, str, int]:
+    """The leading key of every cached read: the sources, the viewer (D5) and the sources'
+    generation (Refresh). Every ``load_*`` passes it, so none can leave the viewer out."""
+    return config.cache_key(), current_principal(), generation(config)
+
+
 @contextmanager
 def _progress_bar() -> Iterator[Progress]:
     """A progress bar for one read, removed when the read ends.
@@ -115,7 +121,7 @@ def _runs(key: CacheKey, principal: str, gen: int, _ws: Workspace) -> pd.DataFra
 
 def load_runs(config: SourceConfig) -> pd.DataFrame:
     """The runs frame of every source of ``config`` (all experiments)."""
-    return _runs(config.cache_key(), current_principal(), generation(config), workspace(config))
+    return _runs(*_scope(config), workspace(config))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -142,9 +148,7 @@ def load_history(
     metric_key = tuple(sorted(set(metrics))) if metrics else None
     run_key = tuple(sorted(set(run_ids))) if run_ids is not None else None
     return _history(
-        config.cache_key(),
-        current_principal(),
-        generation(config),
+        *_scope(config),
         metric_key,
         run_key,
         workspace(config),
@@ -161,9 +165,7 @@ def _environment(
 def load_environment(config: SourceConfig, source_uri: str, run_id: str) -> Environment:
     """The environment record of one run."""
     return _environment(
-        config.cache_key(),
-        current_principal(),
-        generation(config),
+        *_scope(config),
         source_uri,
         run_id,
         workspace(config),
@@ -180,9 +182,7 @@ def _confusion(
 def load_confusion(config: SourceConfig, source_uri: str, run_id: str) -> list[ConfusionData]:
     """The confusion matrices of one run (possibly none)."""
     return _confusion(
-        config.cache_key(),
-        current_principal(),
-        generation(config),
+        *_scope(config),
         source_uri,
         run_id,
         workspace(config),
@@ -208,9 +208,7 @@ def load_importance(
     """Parameter importance of ``metric`` over ``runs`` (keyed by their run keys)."""
     keys = tuple(zip(runs["source_uri"], runs["run_id"], strict=True))
     chosen = tuple(params) if params else None
-    return _importance(
-        config.cache_key(), current_principal(), generation(config), metric, keys, chosen, runs
-    )
+    return _importance(*_scope(config), metric, keys, chosen, runs)
 
 
 def findings(config: SourceConfig) -> list[Finding]:
