@@ -6,33 +6,50 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-workspace
 PORT   ?= 8501
 
-.PHONY: install system-deps run demo test lint format bench clean
+.PHONY: install system-deps run demo test test-fast lint format bench clean lock
 
-# Python dependencies come from the lock file (resolved from pyproject.toml by
-# `make lock`); the project itself is installed editable on top.
-$(STAMP): pyproject.toml requirements.lock
+# Python dependencies come from lock files resolved from pyproject.toml by `make lock`:
+# requirements.lock is the runtime (the image, `pip install`), requirements-dev.lock adds
+# the test and bench extras (this virtualenv). The project is installed editable on top.
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
 
-lock:
+# The W&B writer environments of the tests are pinned too (tests/wandb_locks/*.in).
+WANDB_LOCKS := $(patsubst %.in,%.lock,$(wildcard tests/wandb_locks/*.in))
+lock: install
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra test --extra bench \
+		pyproject.toml -o requirements-dev.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 -c requirements-dev.lock \
 		pyproject.toml -o requirements.lock
+	for lock in $(WANDB_LOCKS); do \
+	  $(BIN)/uv pip compile --quiet --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 $${lock%.lock}.in -o $$lock || exit 1; \
+	done
 
 # Programs the tests use that pip cannot install: Chromium (browser tests), poppler
 # (pdftotext/pdftoppm), PostgreSQL (the scale-out server path), HarfBuzz subsetting (fonts
 # in PDFs). Installed with apt-get when missing and we are root; otherwise the line printed
 # says what to install.
-SYSTEM_PACKAGES := chromium poppler-utils postgresql fonts-dejavu-core libharfbuzz-subset0
+SYSTEM_PACKAGES := chromium poppler-utils postgresql fonts-dejavu-core libharfbuzz-subset0 git
 system-deps:
 	@missing=""; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if command -v dpkg-query >/dev/null; then \
+	  for pkg in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" \
+	      || missing="$$missing $$pkg"; \
+	  done; \
+	else \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	  command -v git >/dev/null || missing="$$missing git"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing system packages for:$$missing"; \
@@ -49,11 +66,21 @@ run: demo
 	$(BIN)/runreview app --port $(PORT) \
 		--tracking-uri sqlite:///$(abspath $(DEMO))/mlflow.db --logdir $(abspath $(DEMO))/tensorboard
 
+# Everything the suite keeps between runs (W&B writer virtualenvs, Hypothesis examples,
+# TensorBoard parse caches) lives in TEST_CACHE: empty in a fresh clone, as in CI, and
+# warm in a developer's clone. Nothing is kept in the machine's temp folder.
 TEST_WORKERS ?= 2
+TEST_CACHE   ?= $(CURDIR)/.test-cache
+PYTEST       := RUNREVIEW_TEST_CACHE=$(TEST_CACHE) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 test: install system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PYTEST)
+
+# The suite without its slow groups (Chromium, PostgreSQL, W&B writers): for a quick
+# check while developing; `make test` runs everything.
+test-fast: install system-deps
+	$(PYTEST) -m "not browser and not postgres and not wandb"
 
 lint: install
 	$(BIN)/ruff check .
@@ -67,4 +94,4 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .test-cache

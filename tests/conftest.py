@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
+from tests.cachedir import suite_cache_dir
 from tests.wandb_fixture import wandb_folders  # noqa: F401 - a session fixture for every suite
 
 #: The demo's fixed "now": its runs spread over the five weeks before it.
 DEMO_NOW = datetime(2026, 11, 20, tzinfo=UTC)
 REPO = Path(__file__).resolve().parent.parent
+_OWN_PARSE_CACHE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
@@ -24,34 +29,50 @@ def demo_workspace(tmp_path_factory):  # noqa: ANN201 - runreview.demo.DemoWorks
     return build_demo(tmp_path_factory.mktemp("demo") / "workspace", now=DEMO_NOW)
 
 
-#: Test files that share an expensive session fixture (a tracking server, PostgreSQL, W&B
-#: writer virtualenvs) run on one xdist worker, so the fixture is built once.
-GROUPS = {
-    "mlflow-server": (
-        "tests/sources/test_mlflow.py",
-        "tests/sources/test_contract.py",
-        "tests/reliability/test_mlflow_http_reliability.py",
-        "tests/reliability/test_mlflow_store_reliability.py",
-    ),
-    "wandb": (
-        "tests/sources/test_wandb.py",
-        "tests/test_cli_wandb.py",
-        "tests/reports/test_reports_wandb.py",
-        "tests/app/test_wandb_app.py",
-    ),
+#: Marks given by the session fixture a test uses. The slow groups (``browser``,
+#: ``postgres``, ``wandb``) can be left out with ``make test-fast``; ``make test`` runs all.
+#: A test that asks for a fixture only at run time (``request.getfixturevalue``) carries
+#: the mark itself (see tests/sources/test_contract.py).
+FIXTURE_MARKS = {
+    "wandb_folders": "wandb",
+    "postgres_mlflow": "postgres",
+    "browser": "browser",
+    "mlflow_stores": "mlflow_server",
 }
+#: Marks whose tests share an expensive session fixture (a tracking server, PostgreSQL, the
+#: W&B writers): with ``--dist loadgroup`` each group runs on one xdist worker, so its
+#: fixture is built once per session.
+XDIST_GROUPS = {"wandb": "wandb", "postgres": "mlflow-server", "mlflow_server": "mlflow-server"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep the TensorBoard cache of the test session out of the user's cache folder."""
-    if "RUNREVIEW_CACHE_DIR" not in os.environ:
-        os.environ["RUNREVIEW_CACHE_DIR"] = tempfile.mkdtemp(prefix="runreview-test-cache-")
+    """Point every cache of the session into the suite's cache folder (tests.cachedir)."""
+    cache = suite_cache_dir()
+    if "RUNREVIEW_CACHE_DIR" not in os.environ:  # the TensorBoard parse cache, per session
+        parse = cache / "tb-parse"
+        parse.mkdir(exist_ok=True)
+        os.environ["RUNREVIEW_CACHE_DIR"] = tempfile.mkdtemp(prefix="session-", dir=parse)
+        config.stash[_OWN_PARSE_CACHE] = os.environ["RUNREVIEW_CACHE_DIR"]
+    os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", str(cache / "playwright"))
+    settings.register_profile("suite", database=DirectoryBasedExampleDatabase(cache / "hypothesis"))
+    settings.load_profile("suite")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's TensorBoard parse cache (only the process that made it)."""
+    own = config.stash.get(_OWN_PARSE_CACHE, None)
+    if own:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark tests with their xdist group (used with ``--dist loadgroup``)."""
+    """Mark tests by the session fixtures they use, and give them their xdist group."""
     for item in items:
-        path = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
-        for group, files in GROUPS.items():
-            if path in files:
-                item.add_marker(pytest.mark.xdist_group(group))
+        for fixture, mark in FIXTURE_MARKS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(mark)
+        groups = {XDIST_GROUPS[m.name] for m in item.iter_markers() if m.name in XDIST_GROUPS}
+        if len(groups) > 1:
+            raise pytest.UsageError(f"{item.nodeid} is in two xdist groups: {sorted(groups)}")
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(groups.pop()))

@@ -1,8 +1,15 @@
 """The ``wandb_folders`` session fixture: real W&B run folders from two wandb versions.
 
 wandb is a test-time writer only, and two versions of it cannot share one environment, so
-each version is installed into a throwaway virtualenv (made with ``uv`` from PyPI, cached
-in the temp folder by Python and wandb version, so only the first session pays for it).
+each version is installed into its own virtualenv, exactly as pinned by
+``tests/wandb_locks/wandb-<version>.lock`` (compiled from the ``.in`` beside it by
+``make lock``). The environments live in the suite's cache folder (:mod:`tests.cachedir`),
+named by version and lock digest, and are built once per cache folder: under a file lock,
+whichever xdist worker or concurrent session asks first builds into a private folder and
+publishes it with one rename; the others wait and reuse it. A published environment is
+never deleted or rebuilt in place (a new lock gives a new folder), since another session
+may be running a writer from it.
+
 Each version then runs :mod:`tests.wandb_writer` in offline mode inside a small git
 repository (for the git fields of the environment), both at once. Nothing is written into
 the repository and the product's virtualenv is not touched.
@@ -13,23 +20,30 @@ temp folder, and a proxy on a closed local port makes any network attempt fail a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
+
+from tests.cachedir import suite_cache_dir
 
 #: The legacy Python backend (before 0.18) and wandb-core (0.18 and later).
 LEGACY_VERSION = "0.17.9"
 CORE_VERSION = "0.31.0"
 WANDB_VERSIONS = (LEGACY_VERSION, CORE_VERSION)
-#: Packages beside wandb in each writer's virtualenv (numpy: wandb.plot.confusion_matrix).
-EXTRA_PACKAGES = ("numpy",)
+#: One pinned environment per version (wandb, numpy for wandb.plot.confusion_matrix, and
+#: everything they pull in).
+LOCKS = Path(__file__).with_name("wandb_locks")
+READY = ".ready"
+#: Building one environment (a cold uv cache downloads about 100 MB).
+BUILD_TIMEOUT = 600
 GIT_REMOTE = "https://git.example.invalid/ml/vision.git"
 WRITER = Path(__file__).with_name("wandb_writer.py")
 WRITE_TIMEOUT = 240
@@ -49,9 +63,19 @@ class WandbFolders:
         return self.root / version / "wandb"
 
 
+def lock_file(version: str) -> Path:
+    """The lock file that pins the writer environment of ``version``."""
+    path = LOCKS / f"wandb-{version}.lock"
+    if not path.exists():
+        raise RuntimeError(f"no lock file for wandb {version}: add {path.name} (make lock)")
+    return path
+
+
 def _venv_dir(version: str) -> Path:
+    lock = lock_file(version).read_bytes()
+    digest = hashlib.sha256(lock).hexdigest()[:12]
     python = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return Path(tempfile.gettempdir()) / "runreview-test-wandb" / f"{python}-wandb-{version}"
+    return suite_cache_dir() / "wandb" / f"{python}-wandb-{version}-{digest}"
 
 
 def _uv() -> str:
@@ -63,28 +87,40 @@ def _uv() -> str:
 
 
 def writer_python(version: str) -> Path:
-    """The Python of a virtualenv with ``wandb==version`` (built once, then reused)."""
+    """The Python of the pinned virtualenv with ``wandb==version`` (built once, then reused)."""
     target = _venv_dir(version)
     python = target / "bin" / "python"
-    if (target / ".ready").exists() and python.exists():
+    if (target / READY).exists():
         return python
-    building = target.with_name(f"{target.name}.{os.getpid()}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(target.with_name(target.name + ".lock"), timeout=BUILD_TIMEOUT):
+        if not (target / READY).exists():  # nobody published it while we waited
+            _build(version, target)
+    return python
+
+
+def _build(version: str, target: Path) -> None:
+    """Build into a private folder, then publish it at ``target`` with one rename.
+
+    Called with the build lock held, so ``building`` is ours: a leftover from a killed
+    build is never published, hence safe to remove.
+    """
+    building = target.with_name(target.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     uv = _uv()
-    subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(building)], check=True)
-    subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(building / "bin" / "python"),
-         f"wandb=={version}", *EXTRA_PACKAGES],
-        check=True,
-        timeout=WRITE_TIMEOUT,
-    )  # fmt: skip
-    (building / ".ready").write_text(version)
-    shutil.rmtree(target, ignore_errors=True)
     try:
+        subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(building)], check=True)
+        subprocess.run(
+            [uv, "pip", "sync", "-q", "--python", str(building / "bin" / "python"),
+             str(lock_file(version))],
+            check=True,
+            timeout=BUILD_TIMEOUT,
+        )  # fmt: skip
+        (building / READY).write_text(version)
         building.rename(target)
-    except OSError:  # another session finished first: use its virtualenv
+    except BaseException:
         shutil.rmtree(building, ignore_errors=True)
-    return python
+        raise
 
 
 def _git_repo(folder: Path) -> str:

@@ -20,7 +20,15 @@ from runreview.contract import HISTORY_COLUMNS, RUN_COLUMNS, TIME_DTYPE, Environ
 from runreview.sources import open_logdir, open_source, open_wandb_dir
 from runreview.sources.base import Source
 
-KINDS = ["sqlite", "server", "postgres-server", "mlruns", "tensorboard", "wandb"]
+# Marked by the session fixture each kind asks for at run time (see tests/conftest.py).
+KINDS = [
+    pytest.param("sqlite", marks=pytest.mark.mlflow_server),
+    pytest.param("server", marks=pytest.mark.mlflow_server),
+    pytest.param("postgres-server", marks=pytest.mark.postgres),
+    pytest.param("mlruns", marks=pytest.mark.mlflow_server),
+    "tensorboard",
+    pytest.param("wandb", marks=pytest.mark.wandb),
+]
 
 
 def _tensorboard_logdir(folder: Path) -> Path:
