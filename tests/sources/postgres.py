@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.tempdirs import reachable_temp_root
+
 
 class PostgresUnavailable(RuntimeError):
     """PostgreSQL's server programs are not installed."""
@@ -56,7 +58,7 @@ def _as_owner(cmd: list[str]) -> list[str]:
 def start_postgres(port: int) -> Postgres:
     """initdb + start a cluster listening on 127.0.0.1:``port``; creates database mlflow."""
     bin_dir = find_bin_dir()
-    folder = Path(tempfile.mkdtemp(prefix="runreview-pg-"))
+    folder = Path(tempfile.mkdtemp(prefix="runreview-pg-", dir=reachable_temp_root()))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
     data = folder / "data"

@@ -22,6 +22,8 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
+from tests.tempdirs import reachable_temp_root
+
 HEADER = 12
 FOOTER = 4
 
@@ -229,8 +231,9 @@ def write_bulk_scalars(path: str, tags: int, steps: int, wall: float = 1.7e9) ->
 
 @contextlib.contextmanager
 def world_readable_tmpdir() -> Iterator[str]:
-    """A temp dir that an unprivileged user can enter (pytest's tmp_path is 0700)."""
-    path = tempfile.mkdtemp(prefix="rr-tb-")
+    """A temp dir that an unprivileged user can enter (pytest's tmp_path is 0700, and so
+    may be ``TMPDIR`` itself)."""
+    path = tempfile.mkdtemp(prefix="rr-tb-", dir=reachable_temp_root())
     os.chmod(path, 0o755)
     try:
         yield path
