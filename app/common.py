@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from app import loaders, state
-from app.markdown import safe_md
-from reports.assemble import choose_metric
 from runreview.analysis.columns import unit_interval_columns
 from runreview.analysis.leaderboard import leaderboard
 from runreview.analysis.summary import findings_table, severity_counts
+from runreview.app import loaders, state
+from runreview.app.markdown import safe_md
 from runreview.charts import series_label
 from runreview.contract import METRIC_PREFIX, PARAM_PREFIX, Finding, empty_history
+from runreview.reports.assemble import choose_metric
 
 RunKey = tuple[str, str]
 

@@ -29,7 +29,7 @@ from typing import ParamSpec
 
 import streamlit as st
 
-from app import state
+from runreview.app import state
 from runreview.redact import redact_text, redact_uri, uri_secrets
 
 try:  # BaseException subclasses, so ``except Exception`` never catches them anyway

@@ -6,7 +6,7 @@ or the viewer opens another page. So the Report page hands the work to a :class:
 thread and shows the job by its id (also put in the URL): a reconnecting or reloaded
 browser finds the job running or finished, and can download the PDF.
 
-Jobs belong to the viewer who started them (``app.state.current_principal()``); ids are
+Jobs belong to the viewer who started them (``runreview.app.state.current_principal()``); ids are
 random, so one cannot be guessed. Finished jobs are kept for :data:`KEEP_SECONDS` and at
 most :data:`KEEP_PER_OWNER` per viewer, in memory only (the PDF bytes; nothing on disk).
 A cancel takes effect at the job's next progress report: the read stops between two runs

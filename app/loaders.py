@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from app.jobs import JobBoard
-from app.markdown import safe_md
-from app.state import SourceConfig, current_principal
 from runreview.analysis.importance import ImportanceResult, param_importance
+from runreview.app.jobs import JobBoard
+from runreview.app.markdown import safe_md
+from runreview.app.state import SourceConfig, current_principal
 from runreview.contract import ConfusionData, Environment, Finding
 from runreview.progress import Progress
 from runreview.workspace import Workspace

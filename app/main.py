@@ -2,9 +2,9 @@
 
 The sidebar holds what every page shares: the sources (configured ones from the
 environment, ``.streamlit/secrets.toml`` or the demo workspace, plus any added here), the
-experiments to include, and Refresh. Pages read the selection from ``app.state``.
+experiments to include, and Refresh. Pages read the selection from ``runreview.app.state``.
 
-The sidebar, the page and the sidebar's callbacks run inside ``app.errors`` guards: an
+The sidebar, the page and the sidebar's callbacks run inside ``runreview.app.errors`` guards: an
 unexpected exception shows a generic message with a reference, and its redacted traceback
 goes to the server log (RELIABILITY.md D4).
 """
@@ -15,7 +15,7 @@ import hashlib
 
 import streamlit as st
 
-from app import common, errors, loaders, state
+from runreview.app import common, errors, loaders, state
 
 st.set_page_config(page_title="runreview", layout="wide")
 # .streamlit/config.toml says the same, but Streamlit reads it from the working directory

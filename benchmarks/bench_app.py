@@ -76,8 +76,8 @@ def bench_overlay(folder: Path, scale: Scale, rounds: int) -> BenchResult:
 
 def bench_audit(folder: Path, scale: Scale, rounds: int) -> BenchResult:
     """An audit PDF of every run of a store: snapshot, then render."""
-    from reports.build import make_snapshot, render_report
-    from reports.options import ReportOptions
+    from runreview.reports.build import make_snapshot, render_report
+    from runreview.reports.options import ReportOptions
     from runreview.workspace import Workspace
 
     runs, metrics, steps = scale.audit

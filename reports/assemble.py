@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports import audit, sections
-from reports.format import Cells, num, when
-from reports.manifest import sha256_hex, snapshot_hash
-from reports.options import ReportOptions, iso
-from reports.snapshot import Snapshot
 from runreview.analysis.leaderboard import metric_direction
 from runreview.contract import METRIC_PREFIX, SEVERITY_INFO
+from runreview.reports import audit, sections
+from runreview.reports.format import Cells, num, when
+from runreview.reports.manifest import sha256_hex, snapshot_hash
+from runreview.reports.options import ReportOptions, iso
+from runreview.reports.snapshot import Snapshot
 
 PREFERRED_WORDS = ("accuracy", "acc", "f1", "auc", "r2", "loss")
 

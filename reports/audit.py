@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from reports.format import Cells, num, when
 from runreview.contract import (
     ENV_GIT_BRANCH,
     ENV_GIT_COMMIT,
@@ -19,11 +18,12 @@ from runreview.contract import (
     TAG_PREFIX,
     Environment,
 )
+from runreview.reports.format import Cells, num, when
 
 if TYPE_CHECKING:
-    from reports.assemble import ReportContent
-    from reports.options import ReportOptions
-    from reports.snapshot import Snapshot
+    from runreview.reports.assemble import ReportContent
+    from runreview.reports.options import ReportOptions
+    from runreview.reports.snapshot import Snapshot
 
 DIFF_EXCERPT_CHARS = 2000
 MAX_ARTIFACTS = 50
@@ -49,7 +49,7 @@ def audit(
 ) -> pd.DataFrame:
     """One section per run (ids, status, times, user, params, metrics, tags, environment,
     datasets, model versions, artifacts) and the appendix table of all runs."""
-    from reports.sections import add_overlay, runs_until
+    from runreview.reports.sections import add_overlay, runs_until
 
     since, until = options.period()
     runs = runs_until(snapshot.runs, until).sort_values(["start_time", "run_id"], kind="mergesort")

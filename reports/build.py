@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.assemble import ReportContent, assemble, choose_metric
-from reports.manifest import MANIFEST_NAME, build_manifest, manifest_bytes
-from reports.options import ReportOptions, iso
-from reports.pdf import FetchLog, write_atomically
-from reports.render import chart_svg, render_html
-from reports.sandbox import render_pdf_limited
-from reports.snapshot import RunKey, Snapshot, read_snapshot
 from runreview import settings
 from runreview.analysis.leaderboard import leaderboard, metric_direction
+from runreview.reports.assemble import ReportContent, assemble, choose_metric
+from runreview.reports.manifest import MANIFEST_NAME, build_manifest, manifest_bytes
+from runreview.reports.options import ReportOptions, iso
+from runreview.reports.pdf import FetchLog, write_atomically
+from runreview.reports.render import chart_svg, render_html
+from runreview.reports.sandbox import render_pdf_limited
+from runreview.reports.snapshot import RunKey, Snapshot, read_snapshot
 from runreview.sources.base import SourceError
 from runreview.workspace import Workspace
 

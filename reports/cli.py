@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reports.options import KINDS, ReportOptions
+from runreview.reports.options import KINDS, ReportOptions
 
 
 def register_commands(sub: argparse._SubParsersAction) -> None:
@@ -55,8 +55,8 @@ def options_from_args(args: argparse.Namespace) -> ReportOptions:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the report; exit 2 (nothing written) when a source cannot be read."""
-    from reports.build import write_report
     from runreview.cli import CliError, _progress, open_workspace
+    from runreview.reports.build import write_report
 
     if args.out.suffix.lower() != ".pdf":
         raise CliError(f"--out {args.out} should end in .pdf")
@@ -80,8 +80,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Exit 0 when every attachment matches the manifest, 1 naming each mismatch."""
-    from reports.manifest import verify_pdf
     from runreview.cli import CliError
+    from runreview.reports.manifest import verify_pdf
 
     if not args.pdf.is_file():
         raise CliError(f"{args.pdf} does not exist")

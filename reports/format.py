@@ -9,7 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from reports.text import MAX_CELL_CHARS, alterations, cell, clean_text, full_hash, was_truncated
+from runreview.reports.text import (
+    MAX_CELL_CHARS,
+    alterations,
+    cell,
+    clean_text,
+    full_hash,
+    was_truncated,
+)
 
 
 def num(value: Any, digits: int = 6) -> str:

@@ -5,7 +5,7 @@ fetch into a fatal error naming the URL, so a report can never be silently incom
 hostile text can never make the renderer read a file or open a connection. Any resource
 that fails to load (WeasyPrint only logs those, at ERROR) fails the render too.
 
-``reports.sandbox`` runs :func:`render_pdf_bytes` in a child process under a time and
+``runreview.reports.sandbox`` runs :func:`render_pdf_bytes` in a child process under a time and
 memory limit; :func:`write_atomically` puts the bytes under their final name.
 """
 

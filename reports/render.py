@@ -14,8 +14,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from reports.text import clean_text
 from runreview import __version__
+from runreview.reports.text import clean_text
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 
 A huge selection (a million-row table) can make WeasyPrint run for hours or take all the
 memory of a server that other users share. :func:`render_pdf_limited` therefore renders in
-``python -m reports.sandbox REQUEST_DIR``: the child caps its own address space
+``python -m runreview.reports.sandbox REQUEST_DIR``: the child caps its own address space
 (``RLIMIT_AS``) before it imports WeasyPrint, asks the kernel to kill it if the parent dies,
 and writes the PDF into the parent's temporary folder, never under the report's final name.
 The parent kills the child when it overruns the time limit. Either limit ends in
@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from reports.pdf import FetchLog, ReportRenderError, ReportTooLarge
+from runreview.reports.pdf import FetchLog, ReportRenderError, ReportTooLarge
 
 REQUEST = "request.json"
 RESULT = "result.json"
@@ -49,7 +49,7 @@ def render_pdf_limited(
     timeout: float,
     max_mb: int,
 ) -> bytes:
-    """:func:`reports.pdf.render_pdf_bytes` in a child process stopped after ``timeout``
+    """:func:`runreview.reports.pdf.render_pdf_bytes` in a child process stopped after ``timeout``
     seconds or ``max_mb`` MB of address space; ``fetch_log`` is filled from the child's."""
     remove_stale_requests()
     folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
@@ -68,7 +68,7 @@ def render_pdf_limited(
 def remove_stale_requests() -> list[Path]:
     """Remove render folders (``runreview-render-<pid>-*``, they hold report data) left in
     the temporary folder by a process that was killed before it could clean up."""
-    from reports.pdf import process_alive
+    from runreview.reports.pdf import process_alive
 
     removed = []
     for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
@@ -98,7 +98,7 @@ def _write_request(
 
 
 def _run_child(folder: Path, timeout: float, max_mb: int) -> int:
-    command = [sys.executable, "-m", "reports.sandbox", str(folder), str(int(max_mb))]
+    command = [sys.executable, "-m", "runreview.reports.sandbox", str(folder), str(int(max_mb))]
     # Fewer malloc arenas: each reserves 64 MB of address space, which RLIMIT_AS counts.
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     with (folder / "stderr.txt").open("wb") as stderr:
@@ -199,7 +199,7 @@ def _die_with_parent() -> None:
 
 
 def _child(folder: Path) -> int:
-    from reports.pdf import render_pdf_bytes
+    from runreview.reports.pdf import render_pdf_bytes
 
     request = json.loads((folder / REQUEST).read_text(encoding="utf-8"))
     log = FetchLog()
@@ -238,7 +238,7 @@ def _child(folder: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Child entry point: ``python -m reports.sandbox REQUEST_DIR MAX_MB``."""
+    """Child entry point: ``python -m runreview.reports.sandbox REQUEST_DIR MAX_MB``."""
     _die_with_parent()
     _limit_memory(int(argv[1]))
     try:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from reports.format import Cells, day, num, signed
 from runreview import charts
 from runreview.analysis.confusion import difference, per_class_metrics
 from runreview.analysis.envdiff import env_diff
@@ -15,11 +14,12 @@ from runreview.analysis.importance import param_importance
 from runreview.analysis.leaderboard import champion_challenger, leaderboard
 from runreview.analysis.overlay import overlay_frame
 from runreview.contract import STATUS_FAILED
+from runreview.reports.format import Cells, day, num, signed
 
 if TYPE_CHECKING:
-    from reports.assemble import ReportContent
-    from reports.options import ReportOptions
-    from reports.snapshot import Snapshot
+    from runreview.reports.assemble import ReportContent
+    from runreview.reports.options import ReportOptions
+    from runreview.reports.snapshot import Snapshot
 
 RunKey = tuple[str, str]
 MAX_ENV_ROWS = 40
@@ -233,7 +233,7 @@ def weekly(
     since, until = options.period()
     runs = runs_until(snapshot.runs, until)
     period_runs = in_period(runs, since, until)
-    from reports.assemble import run_rows
+    from runreview.reports.assemble import run_rows
 
     ctx["new_runs"] = run_rows(period_runs, metric, cells)
     ctx["failed_runs"] = run_rows(

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from runreview.version import __version__
+
 __all__ = ["Workspace", "__version__", "load_history", "load_runs"]
 
 if TYPE_CHECKING:

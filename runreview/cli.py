@@ -7,6 +7,7 @@ stderr naming the problem and what to do; credentials in URIs are never printed)
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -277,9 +278,9 @@ def cmd_app(args: argparse.Namespace) -> int:
     env[settings.TRACKING_URI.env] = ",".join(uris)
     env[settings.LOGDIR.env] = os.pathsep.join(str(d) for d in logdirs)
     env[settings.WANDB_DIR.env] = os.pathsep.join(str(d) for d in wandb_dirs)
-    main_script = Path(__file__).resolve().parent.parent / "app" / "main.py"
+    main_script = importlib.util.find_spec("runreview.app.main").origin
     command = [
-        sys.executable, "-m", "streamlit", "run", str(main_script),
+        sys.executable, "-m", "streamlit", "run", main_script,
         "--server.port", str(args.port),
         "--server.address", args.address,
         "--server.headless", "true",

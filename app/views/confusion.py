@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import common, loaders, state
 from runreview import charts
 from runreview.analysis.confusion import difference, normalise, per_class_metrics
+from runreview.app import common, loaders, state
 from runreview.contract import ConfusionData
 
 MAX_SHOWN = 6

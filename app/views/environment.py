@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import common, loaders, state
 from runreview.analysis.envdiff import env_diff
+from runreview.app import common, loaders, state
 from runreview.contract import ENV_GIT_DIFF, Environment
 
 

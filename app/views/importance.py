@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import common, loaders, state
 from runreview import charts
+from runreview.app import common, loaders, state
 
 NUMBER = st.column_config.NumberColumn(format="%.3f")
 P_VALUE = st.column_config.NumberColumn(format="%.2g")

@@ -6,9 +6,9 @@ from datetime import date
 
 import streamlit as st
 
-from app import common, loaders, state
 from runreview import charts
 from runreview.analysis.leaderboard import leaderboard, metric_direction, rank_change
+from runreview.app import common, loaders, state
 
 BOARD_COLUMNS = [
     "rank", "run_name", "experiment", "source", "value", "finite", "best_value", "best_step",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import common, loaders, state
 from runreview import charts
 from runreview.analysis.overlay import SMOOTHING_MAX, X_TITLES, band_frame, overlay_frame
+from runreview.app import common, loaders, state
 
 scope = common.open_scope("Metric overlays")
 names = common.metric_names(scope.runs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import common, loaders
 from runreview import charts
 from runreview.analysis.summary import (
     failed_runs,
@@ -12,6 +11,7 @@ from runreview.analysis.summary import (
     runs_per_day,
     source_summary,
 )
+from runreview.app import common, loaders
 
 scope = common.open_scope("Overview", require_runs=False)
 runs = scope.runs

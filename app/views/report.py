@@ -1,6 +1,6 @@
 """Report: build a weekly, stakeholder or audit PDF, exactly as ``runreview report`` does.
 
-The build runs as a job (``app.jobs``) outside the page's script run, shown by its id
+The build runs as a job (``runreview.app.jobs``) outside the page's script run, shown by its id
 (also in the URL as ``?job=``): a dropped connection, a reload or a visit to another page
 does not lose it, and the viewer's recent reports stay downloadable for an hour.
 """
@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import common, loaders, state
-from app.jobs import CANCELLED, DONE, Job, TooManyJobs
-from reports.build import BuiltReport, Progress, make_snapshot, render_report
-from reports.options import KINDS, TITLES, ReportOptions, iso
 from runreview.analysis.filtering import FilterError, parse_filter
 from runreview.analysis.periods import PeriodError, parse_since
+from runreview.app import common, loaders, state
+from runreview.app.jobs import CANCELLED, DONE, Job, TooManyJobs
 from runreview.redact import redact_uri
+from runreview.reports.build import BuiltReport, Progress, make_snapshot, render_report
+from runreview.reports.options import KINDS, TITLES, ReportOptions, iso
 from runreview.sources.base import SourceError
 
 JOB_KEY = "_report_job"  # the id of the job this session started last

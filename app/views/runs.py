@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import common, errors, state
 from runreview.analysis.columns import GROUPS, csv_bytes, select_columns
 from runreview.analysis.filtering import FilterError, filter_runs
+from runreview.app import common, errors, state
 
 TABLE_KEY = "runs.table"
 VISIBLE_KEY = "_runs_visible"  # run keys of the table's rows, in order, as last shown

@@ -126,7 +126,7 @@ def _key(state: FileState, uri: str, now_ns: int) -> dict:
 
 
 def _parser_id() -> str:
-    from runreview import __version__
+    from runreview.version import __version__
 
     return f"{__version__}/{PARSER_VERSION}"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from app import errors
+from runreview.app import errors
 from tests.app.conftest import MAIN
 from tests.app.helpers import ok
 
@@ -120,7 +120,7 @@ def test_error_details_stay_hidden_when_started_outside_the_repository(tmp_path,
 def _control_flow_script() -> None:
     import streamlit as st
 
-    from app import errors
+    from runreview.app import errors
 
     st.session_state["runs"] = st.session_state.get("runs", 0) + 1
     with errors.guarded("test"):
@@ -145,7 +145,7 @@ def test_st_switch_page_passes_through_the_guard(tmp_path):
 
     (tmp_path / "main.py").write_text(
         "import streamlit as st\n"
-        "from app import errors\n"
+        "from runreview.app import errors\n"
         "page = st.navigation([st.Page('first.py', default=True), st.Page('second.py')])\n"
         "with errors.guarded('page'):\n"
         "    page.run()\n"
@@ -171,7 +171,7 @@ def test_control_flow_exceptions_are_re_raised_untouched():
 def _callback_script() -> None:
     import streamlit as st
 
-    from app import errors
+    from runreview.app import errors
 
     @errors.guarded_callback("callback test")
     def callback(location: str) -> None:

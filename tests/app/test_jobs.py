@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.jobs import CANCELLED, DONE, FAILED, RUNNING, JobBoard, TooManyJobs
+from runreview.app.jobs import CANCELLED, DONE, FAILED, RUNNING, JobBoard, TooManyJobs
 
 
 def wait_until_finished(board: JobBoard, job_id: str, owner: str, seconds: float = 10.0) -> str:

@@ -9,8 +9,8 @@ import time
 import pytest
 from pypdf import PdfReader
 
-from app.loaders import job_board
-from app.state import ANONYMOUS
+from runreview.app.loaders import job_board
+from runreview.app.state import ANONYMOUS
 from runreview.cli import main as cli_main
 from tests.app.helpers import ok, unescape
 

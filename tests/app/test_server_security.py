@@ -302,7 +302,7 @@ def _ip(hex_address: str) -> str:
     ],
 )
 def test_principal_of(user, header_values, expected):
-    from app.state import principal_of
+    from runreview.app.state import principal_of
 
     assert principal_of(user, header_values) == expected
 
@@ -310,7 +310,7 @@ def test_principal_of(user, header_values, expected):
 def _principal_script() -> None:
     import streamlit as st
 
-    from app.state import current_principal
+    from runreview.app.state import current_principal
 
     st.text(current_principal())
 

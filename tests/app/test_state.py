@@ -8,8 +8,8 @@ import string
 
 import pytest
 
-from app import state
-from app.common import safe_md
+from runreview.app import state
+from runreview.app.common import safe_md
 from tests.app.conftest import Sources
 from tests.app.helpers import markdown_texts, ok, query_list, unescape
 

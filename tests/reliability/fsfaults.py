@@ -64,7 +64,7 @@ def write_with_size_limit(target: Path, size: int, limit: int) -> subprocess.Com
     code = (
         "import resource, signal, sys\n"
         "from pathlib import Path\n"
-        "from reports.pdf import ReportRenderError, write_atomically\n"
+        "from runreview.reports.pdf import ReportRenderError, write_atomically\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
         "try:\n"

@@ -11,7 +11,7 @@ from typing import Any
 
 from pypdf import PdfReader
 
-from reports.manifest import MANIFEST_NAME
+from runreview.reports.manifest import MANIFEST_NAME
 
 PRODUCT_ATTACHMENTS = {"runs.csv", "history.csv", "findings.json", MANIFEST_NAME}
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports.build import make_snapshot, render_report
-from reports.options import ReportOptions
 from runreview.analysis.leaderboard import leaderboard
 from runreview.cli import main
+from runreview.reports.build import make_snapshot, render_report
+from runreview.reports.options import ReportOptions
 from runreview.sources.base import SourceError
 from runreview.sources.mlflow import MlflowSource
 from runreview.sources.mlflow_sqlite import known_schema

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from reports.pdf import FetchLog, ReportRenderError, ReportTooLarge, write_atomically
-from reports.sandbox import PREFIX, render_pdf_limited
 from runreview.cli import main
+from runreview.reports.pdf import FetchLog, ReportRenderError, ReportTooLarge, write_atomically
+from runreview.reports.sandbox import PREFIX, render_pdf_limited
 from tests.reliability import fsfaults, pdfcheck
 from tests.reliability.test_reports_reliability import _html
 
@@ -52,7 +52,7 @@ def alive(pid: int) -> bool:
 
 
 def sandbox_children(parent: int) -> list[int]:
-    """Render child processes (``python -m reports.sandbox``) of process ``parent``."""
+    """Render child processes (``python -m runreview.reports.sandbox``) of process ``parent``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -62,7 +62,7 @@ def sandbox_children(parent: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(stat[1]) == parent and b"reports.sandbox" in cmdline:
+        if int(stat[1]) == parent and b"runreview.reports.sandbox" in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -205,7 +205,7 @@ def test_A9_a_failure_near_the_memory_limit_counts_as_out_of_memory():
     # the child calls it a memory failure only when its peak address space is near the limit.
     script = (
         "import resource, sys\n"
-        "from reports.sandbox import _near_memory_limit\n"
+        "from runreview.reports.sandbox import _near_memory_limit\n"
         "print(_near_memory_limit())\n"
         "peak = int([l for l in open('/proc/self/status') if l.startswith('VmPeak:')][0]"
         ".split()[1]) * 1024\n"

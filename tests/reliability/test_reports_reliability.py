@@ -19,12 +19,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports.build import BuiltReport, make_snapshot, render_report
-from reports.manifest import MANIFEST_NAME, sha256_hex, snapshot_hash
-from reports.options import ReportOptions
-from reports.pdf import FetchLog, ReportRenderError, render_pdf_bytes, write_atomically
-from reports.sandbox import render_pdf_limited
 from runreview.contract import SEVERITY_WARNING, Finding
+from runreview.reports.build import BuiltReport, make_snapshot, render_report
+from runreview.reports.manifest import MANIFEST_NAME, sha256_hex, snapshot_hash
+from runreview.reports.options import ReportOptions
+from runreview.reports.pdf import FetchLog, ReportRenderError, render_pdf_bytes, write_atomically
+from runreview.reports.sandbox import render_pdf_limited
 from runreview.workspace import Workspace
 from tests.reliability import pdfcheck, stores
 from tests.reliability.servers import listeners

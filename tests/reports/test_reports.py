@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from reports.build import make_snapshot, render_report
-from reports.manifest import MANIFEST_NAME, sha256_hex
-from reports.options import ReportOptions
-from reports.pdf import ReportRenderError, write_atomically
+from runreview.reports.build import make_snapshot, render_report
+from runreview.reports.manifest import MANIFEST_NAME, sha256_hex
+from runreview.reports.options import ReportOptions
+from runreview.reports.pdf import ReportRenderError, write_atomically
 from runreview.workspace import Workspace
 from tests.conftest import DEMO_NOW
 from tests.reports.hostile import build_hostile_store

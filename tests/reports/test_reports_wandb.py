@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pypdf import PdfReader
 
-from reports.build import make_snapshot, render_report
-from reports.manifest import MANIFEST_NAME
-from reports.options import KINDS, ReportOptions
+from runreview.reports.build import make_snapshot, render_report
+from runreview.reports.manifest import MANIFEST_NAME
+from runreview.reports.options import KINDS, ReportOptions
 from runreview.workspace import Workspace
 from tests import wandb_writer as spec
 from tests.wandb_fixture import CORE_VERSION, LEGACY_VERSION

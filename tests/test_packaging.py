@@ -1,0 +1,43 @@
+"""What ``pip install runreview`` installs: the core, the app and the reports under the
+product's name (never top-level packages called ``app`` or ``reports``)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
+FOLDERS = (("runreview", "runreview"), ("runreview.app", "app"), ("runreview.reports", "reports"))
+
+
+def _folder(package: str) -> Path:
+    mapped = SETUPTOOLS["package-dir"]
+    for prefix in sorted(mapped, key=len, reverse=True):
+        if package == prefix or package.startswith(f"{prefix}."):
+            rest = package.removeprefix(prefix).lstrip(".")
+            return ROOT / mapped[prefix] / rest.replace(".", "/")
+    return ROOT / package.replace(".", "/")
+
+
+def test_every_package_folder_is_installed_under_the_product_name():
+    found = set()
+    for package, folder in FOLDERS:
+        found.update(
+            ".".join((package, *p.parent.relative_to(ROOT / folder).parts))
+            for p in (ROOT / folder).rglob("__init__.py")
+        )
+    listed = set(SETUPTOOLS["packages"])
+    assert listed == found
+    assert all(p == "runreview" or p.startswith("runreview.") for p in listed)
+    assert all((_folder(p) / "__init__.py").exists() for p in listed)
+
+
+def test_page_scripts_and_templates_are_package_data():
+    data = SETUPTOOLS["package-data"]
+    for package, patterns in data.items():
+        for pattern in patterns:
+            assert list(_folder(package).glob(pattern)), (package, pattern)
+    assert "views/*.py" in data["runreview.app"]
