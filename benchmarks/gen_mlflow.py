@@ -30,7 +30,7 @@ T0_MS = 1_700_000_000_000
 EXPERIMENT = "bench"
 
 
-def _client(db: Path):  # noqa: ANN202 - mlflow.MlflowClient
+def _client(db: Path):
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     from mlflow import MlflowClient

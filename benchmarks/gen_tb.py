@@ -24,7 +24,7 @@ WALL_START = 1_700_000_000.0
 FILE_VERSION = "brain.Event:2"
 
 
-def _writer(path: Path, mode: str):  # noqa: ANN202 - tensorboardX RecordWriter
+def _writer(path: Path, mode: str):
     import google_crc32c
     import tensorboardX.record_writer as record_writer
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum, unique
 from typing import Any
 
 import numpy as np
@@ -41,10 +42,6 @@ RUN_COLUMNS = [
 ]
 HISTORY_COLUMNS = ["source", "source_uri", "run_id", "metric", "step", "value", "timestamp"]
 
-SEVERITY_ERROR = "error"
-SEVERITY_WARNING = "warning"
-SEVERITY_INFO = "info"
-
 # Environment keys (values are (value, origin) pairs in Environment.values).
 ENV_PYTHON = "python"
 ENV_PLATFORM = "platform"
@@ -61,7 +58,124 @@ CONFUSION_FILE = "confusion_matrix.json"
 ENVIRONMENT_SCHEMA = "runreview.environment/1"
 
 
+# --- the run key ------------------------------------------------------------------------
+
+#: A run's identity: ``(source_uri, run_id)``. Names repeat; this pair does not.
+RunKey = tuple[str, str]
+#: The columns holding the run key in the runs and history frames.
+RUN_KEY_COLUMNS = ["source_uri", "run_id"]
+#: Separates the source URI from the run id in a run key's string form.
+RUN_KEY_SEP = "::"
+_ESCAPES = (("%", "%25"), (":", "%3A"))  # "%" first when escaping, last when unescaping
+
+
+def encode_run_key(key: RunKey) -> str:
+    """A run key as one string (widgets, the app's URL, chart series): ``<source_uri>::<run_id>``.
+
+    The run id's ``%`` and ``:`` are percent-escaped, so the last ``::`` is always the
+    separator and two different keys never give the same string (a URI may hold ``::``,
+    e.g. an IPv6 host). Run ids of the supported sources seldom hold either character, so
+    the string is usually just ``<source_uri>::<run_id>``.
+    """
+    run_id = str(key[1])
+    for char, escaped in _ESCAPES:
+        run_id = run_id.replace(char, escaped)
+    return f"{key[0]}{RUN_KEY_SEP}{run_id}"
+
+
+def decode_run_key(text: str) -> RunKey:
+    """The run key of :func:`encode_run_key`'s string (a run id written unescaped, as in
+    older links, is read as it is unless it holds ``::``)."""
+    source_uri, _, run_id = text.rpartition(RUN_KEY_SEP)
+    for char, escaped in reversed(_ESCAPES):
+        run_id = run_id.replace(escaped, char)
+    return source_uri, run_id
+
+
+def run_keys(frame: pd.DataFrame) -> list[RunKey]:
+    """The run keys of a runs (or leaderboard) frame's rows, in order."""
+    return list(zip(frame["source_uri"], frame["run_id"], strict=True))
+
+
+def encoded_run_keys(frame: pd.DataFrame) -> pd.Series:
+    """:func:`encode_run_key` of every row of a frame with the run key columns (vectorised)."""
+    run_id = frame["run_id"].astype(str)
+    for char, escaped in _ESCAPES:
+        run_id = run_id.str.replace(char, escaped, regex=False)
+    return frame["source_uri"].astype(str) + RUN_KEY_SEP + run_id
+
+
 # --- findings ---------------------------------------------------------------------------
+
+
+@unique
+class Severity(StrEnum):
+    """How bad a :class:`Finding` is. Members are strings: they compare equal to, and
+    print and serialise (JSON, CSV, f-strings) as, their plain value."""
+
+    #: Data is lost or cannot be read (damaged records, unreadable files or sources).
+    ERROR = "error"
+    #: Data was read but something about it is off, or a part was skipped.
+    WARNING = "warning"
+    #: Worth knowing, nothing lost (an empty file, a filter that matched nothing, ...).
+    INFO = "info"
+
+
+@unique
+class FindingKind(StrEnum):
+    """What a :class:`Finding` is about: the one list of finding kinds (``Finding.kind``).
+
+    Members are strings: they compare equal to, and print and serialise as, their value,
+    which is what the JSON/CSV output and the reports show. Add a kind here, never as a
+    string literal where a finding is made.
+    """
+
+    # -- any source --------------------------------------------------------------------
+    PROBLEM = "problem"  # no more specific kind (the default; most MLflow read problems)
+    SOURCE = "source"  # a whole source could not be opened or read
+    IO_ERROR = "io_error"  # a file could not be opened or read (missing, denied, ...)
+    SIDE_FILE = "side_file"  # an environment / requirements / confusion side file not read
+    WALK = "walk"  # an entry of a folder not listed or skipped while walking it
+    FILE_REPLACED = "file_replaced"  # a file shrank or was replaced since the last read
+    DECODE_ERROR = "decode_error"  # a record with valid framing whose content won't decode
+    # -- record framing (TensorBoard event files and W&B run files) --------------------
+    EMPTY_FILE = "empty_file"  # a 0-byte file
+    INCOMPLETE_TAIL = "incomplete_tail"  # the last record is cut off (being written?)
+    ZERO_FILLED_TAIL = "zero_filled_tail"  # the file ends in zero bytes (typical of a crash)
+    UNREADABLE = "unreadable"  # bytes from an offset cannot be framed (bad header/length)
+    RESYNC = "resync"  # reading went on at the next valid record after unreadable bytes
+    AFTER_CORRUPT_RECORD = "after_corrupt_record"  # records read after a corrupt one
+    # -- MLflow ------------------------------------------------------------------------
+    FILTER = "filter"  # an experiment asked for is not in the store (or is deleted)
+    PAGINATION = "pagination"  # a server's runs changed while they were paged through
+    HISTORY = "history"  # the server has no bulk history route: read run by run
+    ARTIFACTS = "artifacts"  # a run's artifacts could not be listed or read
+    ENCODING = "encoding"  # the store holds text that is not UTF-8 (shown as U+FFFD)
+    SCHEMA = "schema"  # an older store schema version, read as it is
+    # -- TensorBoard -------------------------------------------------------------------
+    NOT_EVENT_FILE = "not_event_file"  # no valid TFRecord anywhere in a tfevents file
+    COMPRESSED_FILE = "compressed_file"  # a gzip/zlib-compressed event file (not read)
+    DATA_CRC_MISMATCH = "data_crc_mismatch"  # a record failing its data CRC (skipped)
+    RECORD_TOO_LONG = "record_too_long"  # a record longer than the length cap (not read)
+    SYMLINK = "symlink"  # a dangling or looping symlink, or a folder reached twice
+    CACHE = "cache"  # the disk cache of parsed event files cannot be used
+    RESTART = "restart"  # a run's steps start again (a restart): both segments kept
+    NOT_READ = "not_read"  # summaries of an unsupported type (histograms, ...) counted
+    NAN_WALL_TIME = "nan_wall_time"  # events with a NaN wall_time (kept, no timestamp)
+    NEGATIVE_WALL_TIME = "negative_wall_time"  # events with a negative/out-of-range time
+    NEGATIVE_STEP = "negative_step"  # scalar points with a negative step (kept)
+    BAD_TENSOR = "bad_tensor"  # a tensor summary that cannot be read as its plugin says
+    # -- W&B ---------------------------------------------------------------------------
+    NOT_WANDB_FILE = "not_wandb_file"  # a .wandb file without the ':W&B' header
+    UNSUPPORTED_VERSION = "unsupported_version"  # a .wandb format version not known here
+    CRC_MISMATCH = "crc_mismatch"  # a chunk failing its CRC, or a record missing a chunk
+    ORPHAN_CHUNK = "orphan_chunk"  # a chunk continuing a record whose start was lost
+    BAD_PADDING = "bad_padding"  # non-zero padding at the end of a 32 KiB block
+    NO_RUN_FILE = "no_run_file"  # a run folder without its .wandb file (not listed)
+    RESUMED = "resumed"  # a run resumed in another folder (segments joined)
+    NOT_NUMERIC = "not_numeric"  # logged values that are not numbers (not in the history)
+    NO_RUN_RECORD = "no_run_record"  # no run record: no name or start time for the run
+    NO_EXIT_RECORD = "no_exit_record"  # no exit record and the file is stale (killed)
 
 
 @dataclass(frozen=True)
@@ -69,17 +183,19 @@ class Finding:
     """A problem met while reading a source: something skipped, damaged or unreadable.
 
     Findings are how runreview keeps its "nothing lost" promise: every item that could not
-    be read is named here and shown in the app and the reports.
+    be read is named here and shown in the app and the reports. ``severity`` and ``kind``
+    are :class:`Severity` and :class:`FindingKind` members (findings read back from JSON,
+    e.g. the TensorBoard disk cache, hold the equal plain strings).
     """
 
-    severity: str
+    severity: Severity
     source_uri: str
     message: str
     path: str | None = None
     offset: int | None = None
     record: int | None = None
     run_id: str | None = None
-    kind: str = "problem"
+    kind: FindingKind = FindingKind.PROBLEM
 
     def line(self) -> str:
         """One human-readable line, as printed by ``runreview check``."""
@@ -108,8 +224,8 @@ class FileContext:
 
     def finding(
         self,
-        severity: str,
-        kind: str,
+        severity: Severity,
+        kind: FindingKind,
         message: str,
         offset: int | None = None,
         record: int | None = None,

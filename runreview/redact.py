@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+#: MLflow's credential variables: their values are scrubbed from every error shown.
+CREDENTIAL_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME")
 _SECRET_QUERY_KEYS = re.compile(r"(token|secret|password|passwd|pwd|key|sig|signature|auth)", re.I)
 
 
@@ -51,3 +54,8 @@ def uri_secrets(uri: str) -> list[str]:
     found = [s for s in (parts.password, parts.username) if s]
     found += [v for k, v in parse_qsl(parts.query) if _SECRET_QUERY_KEYS.search(k) and v]
     return found
+
+
+def env_secrets() -> list[str]:
+    """The values of :data:`CREDENTIAL_ENV` set in the environment, for scrubbing."""
+    return [value for name in CREDENTIAL_ENV if (value := os.environ.get(name, ""))]

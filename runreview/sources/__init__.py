@@ -31,23 +31,28 @@ __all__ = [
 ]
 
 
-#: Constructor options of MlflowSource; other options are meant for other sources.
-MLFLOW_OPTIONS = frozenset(
-    {
-        "include_deleted",
-        "http_timeout",
-        "page_size",
-        "history_workers",
-        "history_cap",
-        "lock_timeout",
-    }
-)
+def _construct(cls: type[Source], location: str, options: dict[str, Any]) -> Source:
+    """``cls(location, ...)`` with the options ``cls`` declares (``Source.options``); the
+    options meant for other sources are not passed on; an option no source declares is a
+    mistake and raises ``TypeError``."""
+    extra = set(options) - cls.options
+    if extra and (unknown := extra - _declared_options()):
+        raise TypeError(f"no source takes the option(s) {', '.join(sorted(unknown))}")
+    return cls(location, **{k: v for k, v in options.items() if k in cls.options})
+
+
+def _declared_options() -> set[str]:
+    from runreview.sources.mlflow import MlflowSource
+    from runreview.sources.tensorboard import TensorBoardSource
+    from runreview.sources.wandb import WandbSource
+
+    return MlflowSource.options | TensorBoardSource.options | WandbSource.options
 
 
 def _open_mlflow(location: str, **options: Any) -> Source:
     from runreview.sources.mlflow import MlflowSource
 
-    return MlflowSource(location, **{k: v for k, v in options.items() if k in MLFLOW_OPTIONS})
+    return _construct(MlflowSource, location, options)
 
 
 def _open_path(location: str, **options: Any) -> Source:
@@ -109,16 +114,11 @@ def open_source(location: str, **options: Any) -> Source:
 def open_logdir(path: str, **options: Any) -> Source:
     """A TensorBoard log directory (``runreview.sources.tensorboard.TensorBoardSource``).
 
-    MLflow-only options (:data:`MLFLOW_OPTIONS`) are not passed on.
+    Options meant for other sources are not passed on.
     """
     from runreview.sources.tensorboard import TensorBoardSource
 
-    ignored = MLFLOW_OPTIONS | WANDB_OPTIONS
-    return TensorBoardSource(path, **{k: v for k, v in options.items() if k not in ignored})
-
-
-#: Constructor options of WandbSource; other options are meant for other sources.
-WANDB_OPTIONS = frozenset({"live_seconds", "clock"})
+    return _construct(TensorBoardSource, path, options)
 
 
 def open_wandb_dir(path: str, **options: Any) -> Source:
@@ -129,13 +129,13 @@ def open_wandb_dir(path: str, **options: Any) -> Source:
     """
     from runreview.sources.wandb import WandbSource
 
-    return WandbSource(path, **{k: v for k, v in options.items() if k in WANDB_OPTIONS})
+    return _construct(WandbSource, path, options)
 
 
 def is_wandb_dir(path: str) -> bool:
     """True when ``path`` is a W&B run folder or directly holds run folders (a cheap
     listing of one directory)."""
-    from runreview.sources.wandb import is_wandb_dir as check
+    from runreview.sources.wandb.source import is_wandb_dir as check
 
     return check(path)
 
@@ -148,8 +148,8 @@ def is_mlflow_uri(location: str) -> bool:
         return True
     if scheme:
         return False
-    from runreview.sources.mlflow import is_sqlite_file
-    from runreview.sources.mlflow_files import is_mlruns
+    from runreview.sources.mlflow.files import is_mlruns
+    from runreview.sources.mlflow.source import is_sqlite_file
 
     path = Path(location).expanduser()
     return is_mlruns(path) or is_sqlite_file(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from typing import ClassVar
 
 import pandas as pd
 
@@ -31,6 +32,9 @@ class Source(ABC):
     kind: str
     #: The location with credentials removed; safe to show, log and hash.
     uri: str
+    #: The keyword options of the constructor. ``open_source`` and the other openers pass
+    #: a source only these, so one set of options can be given to every source.
+    options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self) -> None:
         self._findings: list[Finding] = []

@@ -220,7 +220,9 @@ def start_child(kind: str, out: Path, uri: str | None = None) -> subprocess.Pope
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MLFLOW_ALLOW_FILE_STORE="true", GIT_PYTHON_REFRESH="quiet")
     env.pop("MLFLOW_TRACKING_URI", None)
-    args = [sys.executable, __file__, kind, str(out)] + ([uri] if uri else [])
+    # -P: the script's folder is not put on sys.path, so tests/sources/mlflow (a test
+    # package) cannot shadow the mlflow package.
+    args = [sys.executable, "-P", __file__, kind, str(out)] + ([uri] if uri else [])
     return subprocess.Popen(
         args, cwd=out, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
