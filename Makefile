@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-workspace
 PORT   ?= 8501
 
-.PHONY: install system-deps run demo test test-fast lint format bench clean lock
+.PHONY: install system-deps run demo test test-fast lint format bench sample-reports clean lock
 
 # Python dependencies come from lock files resolved from pyproject.toml by `make lock`:
 # requirements.lock is the runtime (the image, `pip install`), requirements-dev.lock adds
@@ -92,6 +92,11 @@ format: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# The demo's three reports (weekly, stakeholder, audit) as PDFs in SAMPLES, to look at.
+SAMPLES ?= test-artifacts
+sample-reports: install
+	$(BIN)/python -m runreview.reports.samples --out $(SAMPLES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .test-cache

@@ -15,22 +15,29 @@ import pandas as pd
 import streamlit as st
 
 from runreview.analysis.columns import unit_interval_columns
-from runreview.analysis.leaderboard import leaderboard
+from runreview.analysis.leaderboard import choose_metric, leaderboard
 from runreview.analysis.summary import findings_table, severity_counts
-from runreview.app import loaders, state
+from runreview.app import loaders, selection, sourceconfig, urlparams
 from runreview.app.markdown import safe_md
 from runreview.charts import series_label
-from runreview.contract import METRIC_PREFIX, PARAM_PREFIX, Finding, empty_history
-from runreview.reports.assemble import choose_metric
-
-RunKey = tuple[str, str]
+from runreview.contract import (
+    METRIC_PREFIX,
+    PARAM_PREFIX,
+    Finding,
+    RunKey,
+    decode_run_key,
+    empty_history,
+    encode_run_key,
+    encoded_run_keys,
+    run_keys,
+)
 
 
 @dataclass
 class Scope:
     """The sources switched on and their runs in the chosen experiments."""
 
-    config: state.SourceConfig
+    config: sourceconfig.SourceConfig
     runs: pd.DataFrame
     labels: dict[str, str]  # run key -> display label
 
@@ -41,16 +48,16 @@ class Scope:
 
     def label(self, key: RunKey | str) -> str:
         """The display label of a run."""
-        text = key if isinstance(key, str) else state.run_key(*key)
+        text = key if isinstance(key, str) else encode_run_key(key)
         return self.labels.get(text, text)
 
 
 def run_labels(runs: pd.DataFrame) -> dict[str, str]:
     """Run key -> ``name [id8] · source`` (unique even when names repeat)."""
     return {
-        state.run_key(uri, rid): f"{series_label(name, rid)} · {source}"
-        for uri, rid, name, source in zip(
-            runs["source_uri"], runs["run_id"], runs["run_name"], runs["source"], strict=True
+        key: f"{series_label(name, rid)} · {source}"
+        for key, rid, name, source in zip(
+            encoded_run_keys(runs), runs["run_id"], runs["run_name"], runs["source"], strict=True
         )
     }
 
@@ -61,13 +68,13 @@ def open_scope(title: str, *, require_runs: bool = True) -> Scope:
     Stops the page with a message when there is nothing to show.
     """
     st.title(title)
-    config = state.active_sources()
+    config = sourceconfig.active_sources()
     if config.is_empty():
         st.info("No source is switched on. Choose sources in the sidebar.")
         st.stop()
     with st.spinner("Reading runs ..."):
         runs = loaders.load_runs(config)
-    experiments = state.get(state.EXPERIMENTS)
+    experiments = selection.get(urlparams.EXPERIMENTS)
     if experiments:
         runs = runs[runs["experiment"].isin(experiments)]
     runs = runs.reset_index(drop=True)
@@ -97,27 +104,27 @@ def param_names(runs: pd.DataFrame) -> list[str]:
 def current_metric(scope: Scope) -> str | None:
     """The selected metric when the runs have it, else the best-covered one."""
     names = metric_names(scope.runs)
-    chosen = state.get(state.METRIC)
+    chosen = selection.get(urlparams.METRIC)
     return chosen if chosen in names else choose_metric(scope.runs)
 
 
-def metric_choice(scope: Scope, label: str = "Metric", container=st) -> str | None:  # noqa: ANN001
+def metric_choice(scope: Scope, label: str = "Metric", container=st) -> str | None:
     """A metric picker bound to the ``metric`` param; None (with a note) without metrics."""
     names = metric_names(scope.runs)
     if not names:
         st.info("The runs in scope logged no metric.")
         return None
-    return state.widget(
-        state.METRIC, container.selectbox, label, options=names, fallback=current_metric(scope)
+    return selection.widget(
+        urlparams.METRIC, container.selectbox, label, options=names, fallback=current_metric(scope)
     )
 
 
 def best_runs(runs: pd.DataFrame, metric: str | None, count: int) -> list[RunKey]:
     """The ``count`` best runs by the last value of ``metric`` (the first runs without one)."""
     if not metric:
-        return list(zip(runs["source_uri"], runs["run_id"], strict=True))[:count]
+        return run_keys(runs)[:count]
     board = leaderboard(runs, empty_history(), metric, mode="last", top_n=None)
-    return list(zip(board["source_uri"], board["run_id"], strict=True))[:count]
+    return run_keys(board)[:count]
 
 
 def run_choice(
@@ -132,8 +139,8 @@ def run_choice(
     Without a selection the best ``default_count`` runs by ``metric`` are used (all runs
     when ``default_count`` is None) and the page says so.
     """
-    chosen = state.widget(
-        state.RUNS,
+    chosen = selection.widget(
+        urlparams.RUNS,
         st.multiselect,
         label,
         options=scope.keys,
@@ -141,10 +148,10 @@ def run_choice(
         placeholder="Choose runs (or select them on the Runs page)",
     )
     if chosen:
-        return [state.split_run_key(k) for k in chosen], True
+        return [decode_run_key(k) for k in chosen], True
     if default_count is None:
         st.caption(f"No runs selected: using all {len(scope.keys)} runs in scope.")
-        return [state.split_run_key(k) for k in scope.keys], False
+        return [decode_run_key(k) for k in scope.keys], False
     keys = best_runs(scope.runs, metric, default_count)
     if keys:
         by = f"by {safe_md(metric)}" if metric else "in table order"
@@ -152,7 +159,7 @@ def run_choice(
     return keys, False
 
 
-def show_chart(chart) -> None:  # noqa: ANN001 - an Altair chart from runreview.charts
+def show_chart(chart) -> None:
     """Show a chart at the size its builder gave it.
 
     Streamlit fits charts without an ``autosize`` into their size including axes, legend

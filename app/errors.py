@@ -29,7 +29,7 @@ from typing import ParamSpec
 
 import streamlit as st
 
-from runreview.app import state
+from runreview.app import sourceconfig
 from runreview.redact import redact_text, redact_uri, uri_secrets
 
 try:  # BaseException subclasses, so ``except Exception`` never catches them anyway
@@ -81,7 +81,7 @@ def known_secrets() -> list[str]:
         if _SECRET_ENV.search(name) and len(value) >= 4 and value.lower() not in _NOT_SECRET
     ]
     with suppress(Exception):  # reading the configuration may be what failed
-        for uri in state.configured_sources().tracking_uris:
+        for uri in sourceconfig.configured_sources().tracking_uris:
             found += uri_secrets(uri)
     return found
 
@@ -119,7 +119,7 @@ def show_reference(reference: str) -> None:
     """The viewer's message: generic, with the reference and nothing from the exception."""
     try:
         st.error(GENERIC_MESSAGE.format(reference=reference), icon=":material/error:")
-    except Exception:  # noqa: BLE001 - the message must not replace the logged failure
+    except Exception:
         LOGGER.error("Could not show the message for reference %s", reference)
 
 
@@ -134,7 +134,7 @@ def guarded(where: str) -> Iterator[None]:
         yield
     except CONTROL_FLOW:
         raise
-    except Exception as exc:  # noqa: BLE001 - the point: nothing unexpected reaches the viewer
+    except Exception as exc:
         show_reference(log_exception(exc, where))
 
 

@@ -6,7 +6,7 @@ or the viewer opens another page. So the Report page hands the work to a :class:
 thread and shows the job by its id (also put in the URL): a reconnecting or reloaded
 browser finds the job running or finished, and can download the PDF.
 
-Jobs belong to the viewer who started them (``runreview.app.state.current_principal()``); ids are
+Jobs belong to the viewer who started them (``runreview.app.viewer.current_principal()``); ids are
 random, so one cannot be guessed. Finished jobs are kept for :data:`KEEP_SECONDS` and at
 most :data:`KEEP_PER_OWNER` per viewer, in memory only (the PDF bytes; nothing on disk).
 A cancel takes effect at the job's next progress report: the read stops between two runs
@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runreview.progress import Progress
+
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 KEEP_SECONDS = 3600.0
 KEEP_PER_OWNER = 10
@@ -34,7 +36,7 @@ RUNNING_PER_OWNER = 2
 RUNNING_IN_ALL = 4
 
 #: ``work(progress)`` builds the report and returns what the page shows (with the PDF).
-Work = Callable[[Callable[[str, float], None]], dict[str, Any]]
+Work = Callable[[Progress], dict[str, Any]]
 
 
 class Cancelled(Exception):
@@ -141,7 +143,7 @@ class JobBoard:
             result = work(progress)
         except Cancelled:
             self._finish(job, CANCELLED, error="Cancelled before it was finished.")
-        except Exception as exc:  # noqa: BLE001 - the job's outcome, shown to its owner
+        except Exception as exc:
             self._finish(job, FAILED, error=str(exc) or type(exc).__name__)
         else:
             self._finish(job, DONE, result=result)

@@ -2,7 +2,7 @@
 
 Cache keys are explicit and hold no credentials: sources are keyed by
 ``SourceConfig.cache_key()`` (redacted URIs, plus a keyed hash where credentials were
-removed), the viewer (``state.current_principal()``: two viewers with different
+removed), the viewer (``viewer.current_principal()``: two viewers with different
 permissions never share an entry, RELIABILITY.md D5) and a generation number that the
 sidebar's Refresh raises for every session at once. Full locations are passed as unhashed
 ``_`` arguments and never stored in a key.
@@ -27,8 +27,9 @@ import streamlit as st
 from runreview.analysis.importance import ImportanceResult, param_importance
 from runreview.app.jobs import JobBoard
 from runreview.app.markdown import safe_md
-from runreview.app.state import SourceConfig, current_principal
-from runreview.contract import ConfusionData, Environment, Finding
+from runreview.app.sourceconfig import SourceConfig
+from runreview.app.viewer import current_principal
+from runreview.contract import ConfusionData, Environment, Finding, RunKey, run_keys
 from runreview.progress import Progress
 from runreview.workspace import Workspace
 
@@ -195,7 +196,7 @@ def _importance(
     principal: str,
     gen: int,
     metric: str,
-    run_keys: tuple[tuple[str, str], ...],
+    run_keys: tuple[RunKey, ...],
     params: tuple[str, ...] | None,
     _runs: pd.DataFrame,
 ) -> ImportanceResult:
@@ -206,7 +207,7 @@ def load_importance(
     config: SourceConfig, runs: pd.DataFrame, metric: str, params: list[str] | None
 ) -> ImportanceResult:
     """Parameter importance of ``metric`` over ``runs`` (keyed by their run keys)."""
-    keys = tuple(zip(runs["source_uri"], runs["run_id"], strict=True))
+    keys = tuple(run_keys(runs))
     chosen = tuple(params) if params else None
     return _importance(*_scope(config), metric, keys, chosen, runs)
 

@@ -2,7 +2,7 @@
 
 The sidebar holds what every page shares: the sources (configured ones from the
 environment, ``.streamlit/secrets.toml`` or the demo workspace, plus any added here), the
-experiments to include, and Refresh. Pages read the selection from ``runreview.app.state``.
+experiments to include, and Refresh. Pages read the selection from ``runreview.app.selection``.
 
 The sidebar, the page and the sidebar's callbacks run inside ``runreview.app.errors`` guards: an
 unexpected exception shows a generic message with a reference, and its redacted traceback
@@ -15,7 +15,7 @@ import hashlib
 
 import streamlit as st
 
-from runreview.app import common, errors, loaders, state
+from runreview.app import common, errors, loaders, selection, sourceconfig, urlparams
 
 st.set_page_config(page_title="runreview", layout="wide")
 # .streamlit/config.toml says the same, but Streamlit reads it from the working directory
@@ -39,7 +39,7 @@ NOTICE_KEY = "_source_notice"
 @errors.guarded_callback("callback add source")
 def _add_source() -> None:
     """Callback of the "add a source" box: store the location, clear the box."""
-    message = state.add_source(st.session_state.get(ADD_KEY, ""))
+    message = sourceconfig.add_source(st.session_state.get(ADD_KEY, ""))
     st.session_state[ADD_KEY] = ""  # the typed text never stays in session state
     st.session_state[NOTICE_KEY] = message or ""
 
@@ -48,22 +48,22 @@ def _add_source() -> None:
 def _refresh() -> None:
     """Callback of Refresh (no arguments: a config with credentials is never stored with
     the widget)."""
-    loaders.refresh(state.active_sources())
+    loaders.refresh(sourceconfig.active_sources())
 
 
 @errors.guarded_callback("callback switch source")
 def _toggle_source(key: str, widget_key: str) -> None:
     """Callback of a source's checkbox."""
-    state.set_source_enabled(key, bool(st.session_state[widget_key]))
+    sourceconfig.set_source_enabled(key, bool(st.session_state[widget_key]))
 
 
-_remove_source = errors.guarded_callback("callback remove source")(state.remove_source)
+_remove_source = errors.guarded_callback("callback remove source")(sourceconfig.remove_source)
 
 
 def source_toggles() -> None:
     """One checkbox per source (its credential-free key), and a box to add one."""
     st.subheader("Sources")
-    choices = state.source_choices()
+    choices = sourceconfig.source_choices()
     if not choices:
         st.warning(
             "No sources configured: set MLFLOW_TRACKING_URI / RUNREVIEW_LOGDIR / "
@@ -89,7 +89,7 @@ def source_toggles() -> None:
                 help="Remove this source",
                 type="tertiary",
             )
-    if state.extra_sources_allowed():
+    if sourceconfig.extra_sources_allowed():
         st.text_input(
             "Add a tracking URI, logdir or W&B folder",
             key=ADD_KEY,
@@ -102,7 +102,7 @@ def source_toggles() -> None:
         st.error(notice)
 
 
-def experiment_picker(config: state.SourceConfig) -> None:
+def experiment_picker(config: sourceconfig.SourceConfig) -> None:
     """The experiments to include, across sources (none chosen: all)."""
     if config.is_empty():
         return
@@ -110,8 +110,8 @@ def experiment_picker(config: state.SourceConfig) -> None:
         runs = loaders.load_runs(config)
     counts = runs["experiment"].astype(str).value_counts()
     names = sorted(counts.index)
-    state.widget(
-        state.EXPERIMENTS,
+    selection.widget(
+        urlparams.EXPERIMENTS,
         st.multiselect,
         "Experiments",
         options=names,
@@ -133,11 +133,11 @@ def sidebar() -> None:
     """Sources, experiments and refresh (a failure here leaves the page running)."""
     with st.sidebar, errors.guarded("sidebar"):
         source_toggles()
-        experiment_picker(state.active_sources())
+        experiment_picker(sourceconfig.active_sources())
 
 
 with errors.guarded("url sync"):
-    state.sync_url()
+    selection.sync_url()
 navigation = st.navigation(PAGES)
 sidebar()
 with errors.guarded(f"page {navigation.url_path or 'overview'}"):

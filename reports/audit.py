@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from runreview import charts
+from runreview.analysis.leaderboard import leaderboard, metric_direction
+from runreview.analysis.periods import runs_until
+from runreview.analysis.spread import spread_frame
 from runreview.contract import (
     ENV_GIT_BRANCH,
     ENV_GIT_COMMIT,
@@ -17,13 +21,13 @@ from runreview.contract import (
     PARAM_PREFIX,
     TAG_PREFIX,
     Environment,
+    RunKey,
+    run_keys,
 )
+from runreview.reports.content import ReportContent, add_overlay
 from runreview.reports.format import Cells, num, when
-
-if TYPE_CHECKING:
-    from runreview.reports.assemble import ReportContent
-    from runreview.reports.options import ReportOptions
-    from runreview.reports.snapshot import Snapshot
+from runreview.reports.options import ReportOptions
+from runreview.reports.snapshot import Snapshot
 
 DIFF_EXCERPT_CHARS = 2000
 MAX_ARTIFACTS = 50
@@ -49,8 +53,6 @@ def audit(
 ) -> pd.DataFrame:
     """One section per run (ids, status, times, user, params, metrics, tags, environment,
     datasets, model versions, artifacts) and the appendix table of all runs."""
-    from runreview.reports.sections import add_overlay, runs_until
-
     since, until = options.period()
     runs = runs_until(snapshot.runs, until).sort_values(["start_time", "run_id"], kind="mergesort")
     best = _best_values(snapshot.history, direction_of=lambda m: _direction(m, metric, direction))
@@ -68,7 +70,7 @@ def audit(
         }
         for _, row in runs.iterrows()
     ]
-    keys = list(zip(runs["source_uri"], runs["run_id"], strict=True))
+    keys = run_keys(runs)
     if metric and keys and len(keys) <= OVERLAY_MAX_RUNS:
         add_overlay(content, snapshot, keys, metric)
     charted = _add_spreads(content, snapshot, runs, keys, metric, direction)
@@ -83,16 +85,12 @@ def _add_spreads(
     content: ReportContent,
     snapshot: Snapshot,
     runs: pd.DataFrame,
-    keys: list[tuple[str, str]],
+    keys: list[RunKey],
     metric: str,
     direction: str,
 ) -> list[str]:
     """One spread chart per metric (the headline first, at most :data:`MAX_SPREAD_CHARTS`),
     with the best run by the headline metric marked; returns the metrics charted."""
-    from runreview import charts
-    from runreview.analysis.leaderboard import leaderboard
-    from runreview.analysis.spread import spread_frame
-
     content.context.update(spreads=[], spreads_more=0)
     if not keys or snapshot.history.empty:
         return []
@@ -121,8 +119,6 @@ def _add_spreads(
 
 
 def _direction(name: str, metric: str, direction: str) -> str:
-    from runreview.analysis.leaderboard import metric_direction
-
     return direction if name == metric else metric_direction(name)
 
 
@@ -243,7 +239,7 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _metric_rows(row: pd.Series, key: tuple[str, str], best: dict) -> list[dict[str, str]]:
+def _metric_rows(row: pd.Series, key: RunKey, best: dict) -> list[dict[str, str]]:
     out = []
     for column in row.index:
         if column.startswith(METRIC_PREFIX) and not pd.isna(row[column]):

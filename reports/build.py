@@ -9,18 +9,19 @@ from pathlib import Path
 import pandas as pd
 
 from runreview import settings
-from runreview.analysis.leaderboard import leaderboard, metric_direction
-from runreview.reports.assemble import ReportContent, assemble, choose_metric
+from runreview.analysis.leaderboard import choose_metric, leaderboard, metric_direction
+from runreview.contract import RunKey, run_keys
+from runreview.progress import Progress
+from runreview.reports.assemble import assemble
+from runreview.reports.content import ReportContent
 from runreview.reports.manifest import MANIFEST_NAME, build_manifest, manifest_bytes
 from runreview.reports.options import ReportOptions, iso
 from runreview.reports.pdf import FetchLog, write_atomically
 from runreview.reports.render import chart_svg, render_html
 from runreview.reports.sandbox import render_pdf_limited
-from runreview.reports.snapshot import RunKey, Snapshot, read_snapshot
+from runreview.reports.snapshot import Snapshot, read_snapshot
 from runreview.sources.base import SourceError
 from runreview.workspace import Workspace
-
-Progress = Callable[[str, float], None]
 
 
 @dataclass
@@ -41,15 +42,13 @@ def detail_runs_for(options: ReportOptions) -> Callable[[pd.DataFrame, pd.DataFr
     """
 
     def choose(runs: pd.DataFrame, history: pd.DataFrame) -> list[RunKey]:
-        keys = list(zip(runs["source_uri"], runs["run_id"], strict=True))
+        keys = run_keys(runs)
         metric = options.metric or choose_metric(runs)
         if options.kind == "audit" or not metric:
             return keys
         direction = options.goal or metric_direction(metric)
         board = leaderboard(runs, history, metric, direction, mode="best")
-        return list(zip(board["source_uri"], board["run_id"], strict=True))[
-            : max(10, options.top_n * 2)
-        ]
+        return run_keys(board)[: max(10, options.top_n * 2)]
 
     return choose
 

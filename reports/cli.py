@@ -62,10 +62,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out} should end in .pdf")
     options = options_from_args(args)
     ws = open_workspace(args)
-    ws.raise_for_errors()
-    built = write_report(ws, options, args.out, progress=_progress(sys.stderr))
-    if ws.read_errors:
-        raise CliError(ws.read_errors[0].message)
+    built = ws.checked(lambda w: write_report(w, options, args.out, progress=_progress(sys.stderr)))
     complete = built.content.context["completeness"]
     report_id = built.content.context["report_id"]
     print(f"Wrote {args.out} ({len(built.pdf):,} bytes, report id {report_id})")

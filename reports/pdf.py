@@ -45,7 +45,7 @@ class FetchLog:
     warnings: list[str] = field(default_factory=list)
 
 
-def _fetcher_class():  # noqa: ANN202 - defined lazily so weasyprint loads only here
+def _fetcher_class():
     from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
     class DataOnlyFetcher(URLFetcher):
@@ -55,7 +55,7 @@ def _fetcher_class():  # noqa: ANN202 - defined lazily so weasyprint loads only 
             super().__init__(allowed_protocols={"data"}, allow_redirects=False, timeout=1)
             self.log = log
 
-        def fetch(self, url: str, headers: Mapping[str, str] | None = None):  # noqa: ANN201
+        def fetch(self, url: str, headers: Mapping[str, str] | None = None):
             self.log.requested.append(url[:200])
             if not url.startswith("data:"):
                 self.log.refused.append(url[:200])
@@ -210,15 +210,3 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-class ErrorCollector(logging.Handler):
-    """Collects ERROR records of the ``weasyprint`` logger (conformance problems)."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Keep the message."""
-        self.messages.append(record.getMessage())

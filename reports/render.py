@@ -22,7 +22,7 @@ from runreview.reports.text import clean_text
 def template_environment() -> jinja2.Environment:
     """The Jinja2 environment for the packaged report templates."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
+        loader=jinja2.PackageLoader("runreview.reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -33,7 +33,11 @@ def template_environment() -> jinja2.Environment:
 @lru_cache(maxsize=1)
 def stylesheet() -> str:
     """The print stylesheet (trusted: shipped with the package)."""
-    return resources.files("reports").joinpath("templates/report.css").read_text(encoding="utf-8")
+    return (
+        resources.files("runreview.reports")
+        .joinpath("templates/report.css")
+        .read_text(encoding="utf-8")
+    )
 
 
 def chart_svg(chart: Any) -> str:

@@ -9,13 +9,11 @@ from typing import Any
 import pandas as pd
 
 from runreview.analysis.filtering import filter_runs
-from runreview.contract import SEVERITY_ERROR, ConfusionData, Environment, Finding
+from runreview.contract import ConfusionData, Environment, Finding, RunKey, Severity, run_keys
+from runreview.progress import Progress
 from runreview.settings import include_deleted
 from runreview.sources.base import SourceError
 from runreview.workspace import Workspace
-
-RunKey = tuple[str, str]
-Progress = Callable[[str, float], None]
 
 
 @dataclass
@@ -56,7 +54,7 @@ def read_snapshot(
         runs = runs[runs["run_id"].isin(run_ids)].reset_index(drop=True)
     if filter_expression:
         runs = filter_runs(runs, filter_expression)
-    keys = list(zip(runs["source_uri"], runs["run_id"], strict=True))
+    keys = run_keys(runs)
     history = ws.history(None, sorted(set(runs["run_id"])), lambda m, f: progress(m, 0.3 + 0.3 * f))
     history = _only_runs(history, keys)
     snapshot = Snapshot(
@@ -97,5 +95,5 @@ def _read_run_records(ws: Workspace, key: RunKey, snapshot: Snapshot) -> None:
             target[key] = read(key[1])
         except SourceError as exc:
             snapshot.read_problems.append(
-                Finding(SEVERITY_ERROR, key[0], f"{what} not read: {exc}", run_id=key[1])
+                Finding(Severity.ERROR, key[0], f"{what} not read: {exc}", run_id=key[1])
             )

@@ -1,8 +1,9 @@
 """Altair chart builders, one per chart, shared by the app and the PDF reports.
 
 Each builder takes an analysis result and returns an Altair chart with its data inline.
-The app shows it with ``st.altair_chart``; reports call :func:`render_svg`. Run names are
-untrusted text: Vega draws them as text, never as HTML.
+The app shows it with ``st.altair_chart``; reports turn it into SVG with
+``runreview.reports.render.chart_svg``. Run names are untrusted text: Vega draws them as
+text, never as HTML.
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ def _series_labels(run_name: pd.Series, run_id: pd.Series) -> pd.Series:
     return name.where(name == rid, name + " [" + rid.str.slice(0, 8) + "]")
 
 
-def _alt():  # noqa: ANN202 - altair is imported on first use (slow import)
+def _alt():
     import altair as alt
 
     alt.data_transformers.disable_max_rows()
     return alt
 
 
-def overlay_chart(result: OverlayResult, *, log_y: bool = False, show_raw: bool = True):  # noqa: ANN201
+def overlay_chart(result: OverlayResult, *, log_y: bool = False, show_raw: bool = True):
     """Smoothed lines per run (raw faintly behind), one panel per metric."""
     alt = _alt()
     data = result.points.copy()
@@ -68,7 +69,7 @@ def overlay_chart(result: OverlayResult, *, log_y: bool = False, show_raw: bool 
     return faceted.properties(title=title).resolve_scale(y="independent")
 
 
-def band_chart(result: BandResult):  # noqa: ANN201
+def band_chart(result: BandResult):
     """Mean line and mean +- std band per group of runs (e.g. seeds)."""
     alt = _alt()
     data = result.frame[["group", "step", "mean", "lower", "upper", "n"]].copy()
@@ -86,7 +87,7 @@ def band_chart(result: BandResult):  # noqa: ANN201
     )
 
 
-def spread_chart(result: SpreadResult, *, width: int = WIDTH // 2, height: int = 150):  # noqa: ANN201
+def spread_chart(result: SpreadResult, *, width: int = WIDTH // 2, height: int = 150):
     """Lowest-to-highest band and median line across runs per step, and the marked run."""
     alt = _alt()
     x = alt.X("step:Q", title="step")
@@ -110,7 +111,7 @@ def spread_chart(result: SpreadResult, *, width: int = WIDTH // 2, height: int =
     )
 
 
-def leaderboard_chart(board: pd.DataFrame, metric: str):  # noqa: ANN201
+def leaderboard_chart(board: pd.DataFrame, metric: str):
     """Horizontal bars of the ranked value, best on top."""
     alt = _alt()
     data = board[["rank", "run_name", "run_id", "value"]].copy()
@@ -131,7 +132,7 @@ def leaderboard_chart(board: pd.DataFrame, metric: str):  # noqa: ANN201
     )
 
 
-def confusion_chart(labels: list[str], matrix: np.ndarray, title: str, *, diverging: bool = False):  # noqa: ANN201
+def confusion_chart(labels: list[str], matrix: np.ndarray, title: str, *, diverging: bool = False):
     """A heatmap of a confusion matrix (rows = true class), the value written in each cell."""
     alt = _alt()
     labels = [str(x) for x in labels]
@@ -153,12 +154,12 @@ def confusion_chart(labels: list[str], matrix: np.ndarray, title: str, *, diverg
     return alt.layer(rect, text).properties(width=size, height=size, title=title)
 
 
-def confusion_diff_chart(diff: ConfusionDiff):  # noqa: ANN201
+def confusion_diff_chart(diff: ConfusionDiff):
     """Heatmap of A - B (diverging colours around zero)."""
     return confusion_chart(diff.labels, diff.delta, "A - B", diverging=True)
 
 
-def importance_chart(result: ImportanceResult):  # noqa: ANN201
+def importance_chart(result: ImportanceResult):
     """Permutation importance per param (mean +- std over shuffles)."""
     alt = _alt()
     data = result.table[["param", "importance_mean", "importance_std"]].dropna().copy()
@@ -173,7 +174,7 @@ def importance_chart(result: ImportanceResult):  # noqa: ANN201
     return alt.layer(bars, rule).properties(width=WIDTH - 200, height=max(60, 20 * len(data)))
 
 
-def progress_chart(progress: pd.DataFrame, metric: str):  # noqa: ANN201
+def progress_chart(progress: pd.DataFrame, metric: str):
     """Best value so far by date: ``progress`` has ``date`` and ``best`` columns."""
     alt = _alt()
     data = progress[["date", "best"]].copy()
@@ -189,7 +190,7 @@ def progress_chart(progress: pd.DataFrame, metric: str):  # noqa: ANN201
     )
 
 
-def runs_timeline_chart(per_day: pd.DataFrame):  # noqa: ANN201
+def runs_timeline_chart(per_day: pd.DataFrame):
     """Runs started per day, stacked by source: ``per_day`` has ``date``, ``source``, ``runs``
     (as made by ``runreview.analysis.summary.runs_per_day``)."""
     alt = _alt()
@@ -206,10 +207,3 @@ def runs_timeline_chart(per_day: pd.DataFrame):  # noqa: ANN201
         )
         .properties(width=WIDTH, height=160)
     )
-
-
-def render_svg(chart) -> str:  # noqa: ANN001
-    """The chart as SVG text, offline: a chart that points at a URL fails loudly."""
-    import vl_convert
-
-    return vl_convert.vegalite_to_svg(chart.to_dict(), allowed_base_urls=[])

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pandas as pd
 
 from runreview.contract import (
-    SEVERITY_ERROR,
     ConfusionData,
     Environment,
     Finding,
+    FindingKind,
+    Severity,
     empty_history,
     empty_runs,
     normalise_history,
@@ -27,13 +29,16 @@ from runreview.progress import Progress, no_progress, scaled
 from runreview.redact import redact_uri
 from runreview.sources.base import Source, SourceError
 
+T = TypeVar("T")
+
 
 @dataclass
 class Workspace:
     """The sources a user asked for, read together.
 
     Sources that could not be opened are kept as findings (``open_errors``) so that one
-    missing store never hides the others; call :meth:`raise_for_errors` to make them fatal.
+    missing store never hides the others; call :meth:`raise_for_errors` to make them fatal,
+    or read through :meth:`checked` to make any source problem fatal.
     """
 
     sources: list[Source] = field(default_factory=list)
@@ -67,6 +72,16 @@ class Workspace:
         """Raise :class:`SourceError` for the first source that could not be opened."""
         if self.open_errors:
             raise SourceError(self.open_errors[0].message)
+
+    def checked(self, read: Callable[[Workspace], T]) -> T:
+        """``read(self)``, all or nothing: raises :class:`SourceError` for the first source
+        that could not be opened (before reading), then for the first source that could not
+        be read (after). Problems inside a source that did not stop it stay findings."""
+        self.raise_for_errors()
+        result = read(self)
+        if self.read_errors:
+            raise SourceError(self.read_errors[0].message)
+        return result
 
     def runs(
         self, experiments: Sequence[str] | None = None, progress: Progress = no_progress
@@ -149,10 +164,10 @@ class Workspace:
 
 def _source_finding(location: str, exc: Exception) -> Finding:
     return Finding(
-        severity=SEVERITY_ERROR,
+        severity=Severity.ERROR,
         source_uri=redact_uri(location),
         message=str(exc),
-        kind="source",
+        kind=FindingKind.SOURCE,
     )
 
 
@@ -171,9 +186,7 @@ def load_runs(
     the read got; raise from it to stop the read (the exception propagates).
     """
     ws = Workspace.open(tracking_uris, logdirs, wandb_dirs)
-    ws.raise_for_errors()
-    frame = ws.runs(experiments, progress)
-    _raiseread_errors(ws)
+    frame = ws.checked(lambda w: w.runs(experiments, progress))
     frame.attrs["findings"] = [f.to_dict() for f in ws.findings()]
     return frame
 
@@ -189,13 +202,6 @@ def load_history(
     """The history frame (every logged point) of the given sources, optionally narrowed;
     ``progress`` as for :func:`load_runs`."""
     ws = Workspace.open(tracking_uris, logdirs, wandb_dirs)
-    ws.raise_for_errors()
-    frame = ws.history(metrics, run_ids, progress)
-    _raiseread_errors(ws)
+    frame = ws.checked(lambda w: w.history(metrics, run_ids, progress))
     frame.attrs["findings"] = [f.to_dict() for f in ws.findings()]
     return frame
-
-
-def _raiseread_errors(ws: Workspace) -> None:
-    if ws.read_errors:
-        raise SourceError(ws.read_errors[0].message)

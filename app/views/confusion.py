@@ -6,8 +6,8 @@ import streamlit as st
 
 from runreview import charts
 from runreview.analysis.confusion import difference, normalise, per_class_metrics
-from runreview.app import common, loaders, state
-from runreview.contract import ConfusionData
+from runreview.app import common, loaders, selection, sourceconfig, urlparams
+from runreview.contract import ConfusionData, RunKey, encode_run_key
 
 MAX_SHOWN = 6
 PER_ROW = 2
@@ -25,18 +25,18 @@ def pick_matrix(matrices: list[ConfusionData]) -> ConfusionData:
 
 
 def show_run(
-    config: state.SourceConfig, label: str, key: tuple[str, str], scale: str
+    config: sourceconfig.SourceConfig, label: str, key: RunKey, scale: str
 ) -> ConfusionData | None:
     """One run's matrix, or the error that stopped it (the other runs still show)."""
     st.text(label)
     try:
         return draw_run(config, key, scale)
-    except Exception as error:  # noqa: BLE001 - one broken run must not blank the page
+    except Exception as error:
         common.show_error(f"Run {label}", error)
         return None
 
 
-def draw_run(config: state.SourceConfig, key: tuple[str, str], scale: str) -> ConfusionData | None:
+def draw_run(config: sourceconfig.SourceConfig, key: RunKey, scale: str) -> ConfusionData | None:
     """Chart and per-class table, or the logged image; None when the run has no matrix."""
     with st.spinner("Reading ..."):
         matrices = loaders.load_confusion(config, *key)
@@ -61,8 +61,13 @@ def draw_run(config: state.SourceConfig, key: tuple[str, str], scale: str) -> Co
 
 scope = common.open_scope("Confusion matrices")
 keys, _ = common.run_choice(scope, common.current_metric(scope), default_count=2)
-scale = state.widget(
-    state.CM_NORM, st.radio, "Show", options=list(SCALES), format_func=SCALES.get, horizontal=True
+scale = selection.widget(
+    urlparams.CM_NORM,
+    st.radio,
+    "Show",
+    options=list(SCALES),
+    format_func=SCALES.get,
+    horizontal=True,
 )
 if len(keys) > MAX_SHOWN:
     st.caption(f"Showing the first {MAX_SHOWN} of {len(keys)} runs.")
@@ -74,7 +79,7 @@ for start in range(0, len(shown), PER_ROW):
         with column:
             data = show_run(scope.config, scope.label(key), key, scale)
         if data is not None and data.counts is not None:
-            found[state.run_key(*key)] = data
+            found[encode_run_key(key)] = data
 
 st.subheader("Difference A - B")
 if len(found) < 2:
@@ -82,9 +87,11 @@ if len(found) < 2:
     st.stop()
 options = list(found)
 left, right = st.columns(2)
-a = state.widget(state.CM_A, left.selectbox, "Run A", options=options, format_func=scope.label)
-b = state.widget(
-    state.CM_B,
+a = selection.widget(
+    urlparams.CM_A, left.selectbox, "Run A", options=options, format_func=scope.label
+)
+b = selection.widget(
+    urlparams.CM_B,
     right.selectbox,
     "Run B",
     options=options,

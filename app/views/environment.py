@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from runreview.analysis.envdiff import env_diff
-from runreview.app import common, loaders, state
+from runreview.app import common, loaders, selection, urlparams
 from runreview.contract import ENV_GIT_DIFF, Environment
 
 
@@ -29,13 +29,13 @@ def text_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 scope = common.open_scope("Environment diff")
 keys, _ = common.run_choice(scope, common.current_metric(scope), default_count=3)
-show_all = state.widget(state.ENV_ALL, st.toggle, "Show identical rows too")
+show_all = selection.widget(urlparams.ENV_ALL, st.toggle, "Show identical rows too")
 
 envs: list[Environment] = []
 for key in keys:
     try:
         envs.append(loaders.load_environment(scope.config, *key))
-    except Exception as error:  # noqa: BLE001 - one broken run must not blank the page
+    except Exception as error:
         common.show_error(f"Run {scope.label(key)}", error)
 if not envs:
     st.warning("No environment could be read for the chosen runs.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from runreview import charts
-from runreview.app import common, loaders, state
+from runreview.app import common, loaders, selection, urlparams
+from runreview.contract import encoded_run_keys
 
 NUMBER = st.column_config.NumberColumn(format="%.3f")
 P_VALUE = st.column_config.NumberColumn(format="%.2g")
@@ -19,18 +20,18 @@ metric = common.metric_choice(scope)
 if metric is None:
     st.stop()
 left, right = st.columns([3, 1])
-params = state.widget(
-    state.IMP_PARAMS,
+params = selection.widget(
+    urlparams.IMP_PARAMS,
     left.multiselect,
     "Params",
     options=common.param_names(scope.runs),
     placeholder="All params",
 )
-only_selected = state.widget(state.IMP_SELECTED, right.toggle, "Only the selected runs")
+only_selected = selection.widget(urlparams.IMP_SELECTED, right.toggle, "Only the selected runs")
 runs = scope.runs
 if only_selected:
-    selected = set(state.get(state.RUNS))
-    keys = [state.run_key(u, r) for u, r in zip(runs["source_uri"], runs["run_id"], strict=True)]
+    selected = set(selection.get(urlparams.RUNS))
+    keys = list(encoded_run_keys(runs))
     runs = runs[[k in selected for k in keys]].reset_index(drop=True)
 
 try:

@@ -8,7 +8,8 @@ import streamlit as st
 
 from runreview import charts
 from runreview.analysis.leaderboard import leaderboard, metric_direction, rank_change
-from runreview.app import common, loaders, state
+from runreview.app import common, loaders, selection, urlparams
+from runreview.contract import encoded_run_keys
 
 BOARD_COLUMNS = [
     "rank", "run_name", "experiment", "source", "value", "finite", "best_value", "best_step",
@@ -37,26 +38,28 @@ directions = {"auto": f"Automatic ({'lower' if auto == 'min' else 'higher'} is b
 directions |= {"min": "Lower is better", "max": "Higher is better"}
 
 left, mid, right = st.columns(3)
-direction_choice = state.widget(
-    state.LB_DIRECTION,
+direction_choice = selection.widget(
+    urlparams.LB_DIRECTION,
     left.radio,
     "Direction",
     options=list(directions),
     format_func=directions.get,
 )
-mode = state.widget(state.LB_MODE, mid.radio, "Score", options=list(MODES), format_func=MODES.get)
-top_n = state.widget(state.LB_TOP, right.number_input, "Top N", min_value=1, max_value=1000)
+mode = selection.widget(
+    urlparams.LB_MODE, mid.radio, "Score", options=list(MODES), format_func=MODES.get
+)
+top_n = selection.widget(urlparams.LB_TOP, right.number_input, "Top N", min_value=1, max_value=1000)
 params = common.param_names(scope.runs)
-group = state.widget(
-    state.LB_GROUP,
+group = selection.widget(
+    urlparams.LB_GROUP,
     left.selectbox,
     "Best run per value of",
     options=["", *params],
     format_func=lambda p: p or "(no grouping)",
 )
-only_selected = state.widget(state.LB_SELECTED, mid.toggle, "Only the selected runs")
-split = state.widget(
-    state.LB_SPLIT,
+only_selected = selection.widget(urlparams.LB_SELECTED, mid.toggle, "Only the selected runs")
+split = selection.widget(
+    urlparams.LB_SPLIT,
     right.date_input,
     "Rank change since (runs started before vs after)",
     to_widget=_to_date,
@@ -65,9 +68,9 @@ split = state.widget(
 )
 
 runs = scope.runs
-selected = set(state.get(state.RUNS))
+selected = set(selection.get(urlparams.RUNS))
 if only_selected:
-    keys = [state.run_key(u, r) for u, r in zip(runs["source_uri"], runs["run_id"], strict=True)]
+    keys = list(encoded_run_keys(runs))
     runs = runs[[k in selected for k in keys]].reset_index(drop=True)
     if runs.empty:
         st.info("No runs selected: select runs on the Runs page, or switch off the toggle.")

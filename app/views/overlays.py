@@ -7,7 +7,7 @@ import streamlit as st
 
 from runreview import charts
 from runreview.analysis.overlay import SMOOTHING_MAX, X_TITLES, band_frame, overlay_frame
-from runreview.app import common, loaders, state
+from runreview.app import common, loaders, selection, urlparams
 
 scope = common.open_scope("Metric overlays")
 names = common.metric_names(scope.runs)
@@ -15,8 +15,8 @@ if not names:
     st.info("The runs in scope logged no metric.")
     st.stop()
 metric = common.current_metric(scope)
-metrics = state.widget(
-    state.OV_METRICS,
+metrics = selection.widget(
+    urlparams.OV_METRICS,
     st.multiselect,
     "Metrics",
     options=names,
@@ -26,8 +26,8 @@ metrics = state.widget(
 if not metrics:
     st.info("Choose at least one metric.")
     st.stop()
-band = state.widget(
-    state.OV_BAND,
+band = selection.widget(
+    urlparams.OV_BAND,
     st.selectbox,
     "Mean ± std bands, runs grouped by",
     options=["", *common.param_names(scope.runs)],
@@ -37,9 +37,11 @@ band = state.widget(
 keys, _ = common.run_choice(scope, metrics[0], default_count=None if band else 5)
 
 left, mid, right = st.columns(3)
-x = state.widget(state.OV_X, left.radio, "x axis", options=list(X_TITLES), format_func=X_TITLES.get)
-weight = state.widget(
-    state.OV_WEIGHT,
+x = selection.widget(
+    urlparams.OV_X, left.radio, "x axis", options=list(X_TITLES), format_func=X_TITLES.get
+)
+weight = selection.widget(
+    urlparams.OV_WEIGHT,
     mid.slider,
     "Smoothing (TensorBoard's EMA weight)",
     min_value=0.0,
@@ -47,8 +49,8 @@ weight = state.widget(
     step=0.001,
     format="%.3f",
 )
-max_points = state.widget(
-    state.OV_POINTS,
+max_points = selection.widget(
+    urlparams.OV_POINTS,
     mid.number_input,
     "Points per series at most",
     min_value=50,
@@ -56,8 +58,8 @@ max_points = state.widget(
     step=50,
     help="Longer series are downsampled; each bucket keeps its extremes.",
 )
-log_y = state.widget(state.OV_LOG, right.toggle, "Log y axis")
-show_raw = state.widget(state.OV_RAW, right.toggle, "Raw lines (faint)")
+log_y = selection.widget(urlparams.OV_LOG, right.toggle, "Log y axis")
+show_raw = selection.widget(urlparams.OV_RAW, right.toggle, "Raw lines (faint)")
 
 with st.spinner("Reading history ..."):
     history = loaders.load_history(scope.config, metrics, sorted({rid for _, rid in keys}))

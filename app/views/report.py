@@ -16,19 +16,19 @@ import streamlit as st
 
 from runreview.analysis.filtering import FilterError, parse_filter
 from runreview.analysis.periods import PeriodError, parse_since
-from runreview.app import common, loaders, state
+from runreview.app import common, loaders, selection, sourceconfig, urlparams, viewer
 from runreview.app.jobs import CANCELLED, DONE, Job, TooManyJobs
+from runreview.progress import Progress
 from runreview.redact import redact_uri
-from runreview.reports.build import BuiltReport, Progress, make_snapshot, render_report
+from runreview.reports.build import BuiltReport, make_snapshot, render_report
 from runreview.reports.options import KINDS, TITLES, ReportOptions, iso
-from runreview.sources.base import SourceError
 
 JOB_KEY = "_report_job"  # the id of the job this session started last
 JOB_PARAM = "job"  # ... and in the URL, so a reloaded or reconnected tab finds it
 GOALS = {"auto": "From the metric's name", "min": "Lower is better", "max": "Higher is better"}
 
 
-def cli_command(options: ReportOptions, config: state.SourceConfig) -> str:
+def cli_command(options: ReportOptions, config: sourceconfig.SourceConfig) -> str:
     """The ``runreview report`` command that writes the same PDF (credentials left out)."""
     words = ["runreview", "report", "--template", options.kind]
     for uri in config.tracking_uris:
@@ -58,7 +58,7 @@ def page_count(pdf: bytes) -> int:
 
 
 def read_and_render(
-    options: ReportOptions, config: state.SourceConfig, progress: Progress
+    options: ReportOptions, config: sourceconfig.SourceConfig, progress: Progress
 ) -> BuiltReport:
     """What ``runreview report`` does: a fresh workspace, a snapshot, the PDF.
 
@@ -66,16 +66,13 @@ def read_and_render(
     """
     ws = loaders.fresh_workspace(config)
     try:
-        ws.raise_for_errors()
-        snapshot = make_snapshot(ws, options, progress)
-        if ws.read_errors:
-            raise SourceError(ws.read_errors[0].message)
+        snapshot = ws.checked(lambda w: make_snapshot(w, options, progress))
         return render_report(snapshot, options, progress)
     finally:
         ws.close()
 
 
-def describe(built: BuiltReport, options: ReportOptions, config: state.SourceConfig) -> dict:
+def describe(built: BuiltReport, options: ReportOptions, config: sourceconfig.SourceConfig) -> dict:
     """What the preview shows, and the PDF bytes the download button offers."""
     context = built.content.context
     return {
@@ -92,14 +89,14 @@ def describe(built: BuiltReport, options: ReportOptions, config: state.SourceCon
     }
 
 
-def start(options: ReportOptions, config: state.SourceConfig) -> Job:
+def start(options: ReportOptions, config: sourceconfig.SourceConfig) -> Job:
     """Start building the report as a job of this viewer; returns at once."""
 
     def work(progress: Progress) -> dict:
         return describe(read_and_render(options, config, progress), options, config)
 
     title = f"{TITLES[options.kind]}, {iso(options.now_utc)}"
-    return loaders.job_board().start(state.current_principal(), title, work)
+    return loaders.job_board().start(viewer.current_principal(), title, work)
 
 
 def current_job_id() -> str | None:
@@ -110,7 +107,7 @@ def current_job_id() -> str | None:
 @st.fragment(run_every=1.0)
 def follow(job_id: str) -> None:
     """The running job's progress, polled each second; the whole page reruns when it ends."""
-    board, owner = loaders.job_board(), state.current_principal()
+    board, owner = loaders.job_board(), viewer.current_principal()
     job = board.get(job_id, owner)
     if job is None or not job.active:
         st.rerun()
@@ -145,7 +142,7 @@ def show_result(made: dict) -> None:
 
 def show_job(job_id: str) -> None:
     """The job ``job_id``: its progress while it runs, then its report or what went wrong."""
-    job = loaders.job_board().get(job_id, state.current_principal())
+    job = loaders.job_board().get(job_id, viewer.current_principal())
     if job is None:
         st.info(
             "That report is not here any more: finished reports are kept for an hour, and "
@@ -164,7 +161,7 @@ def show_job(job_id: str) -> None:
 def recent_reports(shown: str | None) -> None:
     """This viewer's other finished reports, still downloadable."""
     jobs = [
-        j for j in loaders.job_board().of(state.current_principal())
+        j for j in loaders.job_board().of(viewer.current_principal())
         if j.id != shown and j.state == DONE and j.result is not None
     ]  # fmt: skip
     if not jobs:
@@ -182,8 +179,8 @@ def recent_reports(shown: str | None) -> None:
 
 
 scope = common.open_scope("Report")
-kind = state.widget(
-    state.RP_KIND,
+kind = selection.widget(
+    urlparams.RP_KIND,
     st.segmented_control,
     "Kind",
     options=list(KINDS),
@@ -193,26 +190,31 @@ kind = state.widget(
 left, right = st.columns(2)
 with left:
     metric = common.metric_choice(scope, "Headline metric")
-goal = state.widget(state.RP_GOAL, right.radio, "Goal", options=list(GOALS), format_func=GOALS.get)
-since = state.widget(
-    state.RP_SINCE, left.text_input, "Period since", help="7d, 2w, 24h or a date; empty: all time"
+goal = selection.widget(
+    urlparams.RP_GOAL, right.radio, "Goal", options=list(GOALS), format_func=GOALS.get
 )
-top_n = state.widget(
-    state.RP_TOP, right.number_input, "Runs in the leaderboard", min_value=1, max_value=100
+since = selection.widget(
+    urlparams.RP_SINCE,
+    left.text_input,
+    "Period since",
+    help="7d, 2w, 24h or a date; empty: all time",
 )
-experiments = state.widget(
-    state.RP_EXPERIMENTS,
+top_n = selection.widget(
+    urlparams.RP_TOP, right.number_input, "Runs in the leaderboard", min_value=1, max_value=100
+)
+experiments = selection.widget(
+    urlparams.RP_EXPERIMENTS,
     st.multiselect,
     "Experiments",
     options=sorted(set(scope.runs["experiment"].astype(str))),
-    fallback=state.get(state.EXPERIMENTS) or None,
+    fallback=selection.get(urlparams.EXPERIMENTS) or None,
     placeholder="All experiments",
 )
-expression = state.widget(
-    state.RP_FILTER,
+expression = selection.widget(
+    urlparams.RP_FILTER,
     st.text_input,
     "Filter (MLflow search syntax)",
-    fallback=state.get(state.FILTER) or None,
+    fallback=selection.get(urlparams.FILTER) or None,
     placeholder="params.model = 'rf'",
 )
 

@@ -6,7 +6,8 @@ import streamlit as st
 
 from runreview.analysis.columns import GROUPS, csv_bytes, select_columns
 from runreview.analysis.filtering import FilterError, filter_runs
-from runreview.app import common, errors, state
+from runreview.app import common, errors, selection, urlparams
+from runreview.contract import encoded_run_keys
 
 TABLE_KEY = "runs.table"
 VISIBLE_KEY = "_runs_visible"  # run keys of the table's rows, in order, as last shown
@@ -20,7 +21,7 @@ def _reconcile_selection() -> list[str]:
     state that differs from what was shown selected. Runs selected elsewhere (other
     pages, buttons) and runs the filter hides keep their selection.
     """
-    selected = state.get(state.RUNS)
+    selected = selection.get(urlparams.RUNS)
     previous = st.session_state.get(VISIBLE_KEY)
     table_state = st.session_state.get(TABLE_KEY)
     if previous is None or not table_state:
@@ -30,19 +31,19 @@ def _reconcile_selection() -> list[str]:
     if set(picked) == set(st.session_state.get(RENDERED_KEY, [])):
         return selected
     hidden = [k for k in selected if k not in set(previous)]
-    state.put(state.RUNS, hidden + picked)
-    return state.get(state.RUNS)
+    selection.put(urlparams.RUNS, hidden + picked)
+    return selection.get(urlparams.RUNS)
 
 
 @errors.guarded_callback("callback select runs")
 def _select(keys: list[str]) -> None:
     """Callback of the selection buttons."""
-    state.put(state.RUNS, keys)
+    selection.put(urlparams.RUNS, keys)
 
 
 scope = common.open_scope("Runs")
-expression = state.widget(
-    state.FILTER,
+expression = selection.widget(
+    urlparams.FILTER,
     st.text_input,
     "Filter (MLflow search syntax)",
     placeholder="metrics.val_accuracy > 0.9 and params.model = 'rf'",
@@ -56,17 +57,17 @@ except FilterError as error:
     shown = scope.runs
 
 left, right = st.columns([3, 1])
-groups = state.widget(
-    state.COLUMNS,
+groups = selection.widget(
+    urlparams.COLUMNS,
     left.multiselect,
     "Column groups",
     options=list(GROUPS),
     placeholder="Run columns only",
 )
-differing = state.widget(state.DIFFERING, right.toggle, "Only columns that differ")
+differing = selection.widget(urlparams.DIFFERING, right.toggle, "Only columns that differ")
 columns = select_columns(shown, groups, only_differing=differing)
 table = shown[columns].reset_index(drop=True)
-visible = [state.run_key(u, r) for u, r in zip(shown["source_uri"], shown["run_id"], strict=True)]
+visible = list(encoded_run_keys(shown))
 
 selected = _reconcile_selection()
 chosen = set(selected)

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from runreview.contract import ConfusionData
+from runreview.contract import ConfusionData, RunKey
 
 NormaliseMode = Literal["row", "column", "all", "none"]
 
@@ -181,8 +181,8 @@ class ConfusionDiff:
     per_class: pd.DataFrame
     only_in_a: list[str]
     only_in_b: list[str]
-    a_run: tuple[str, str]
-    b_run: tuple[str, str]
+    a_run: RunKey
+    b_run: RunKey
     description: str
 
     def delta_frame(self) -> pd.DataFrame:

@@ -11,20 +11,18 @@ Runs are identified by ``(source_uri, run_id)``, never by name.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from runreview.contract import METRIC_PREFIX, PARAM_PREFIX, TAG_PREFIX
+from runreview.analysis.periods import before, run_periods, utc_timestamp
+from runreview.contract import METRIC_PREFIX, PARAM_PREFIX, RUN_KEY_COLUMNS, TAG_PREFIX
 
 Direction = Literal["min", "max"]
 Mode = Literal["best", "last"]
 
-RUN_KEY = ["source_uri", "run_id"]
 RUN_INFO_COLUMNS = ["source", "source_uri", "experiment", "run_id", "run_name"]
 LEADERBOARD_COLUMNS = [
     *RUN_INFO_COLUMNS, "rank", "value", "finite", "best_value", "best_step", "last_value",
@@ -48,8 +46,9 @@ HIGHER_IS_BETTER = frozenset(
 #: The direction of a metric whose name has no known token.
 DEFAULT_DIRECTION: Direction = "max"
 
-DELTA_COLUMNS = ["metric", "direction", "champion", "challenger", "delta", "relative", "verdict"]
 NOT_SET = "(not set)"
+#: Words that make a metric the headline when coverage ties (earlier: preferred).
+PREFERRED_WORDS = ("accuracy", "acc", "f1", "auc", "r2", "loss")
 
 
 def metric_direction(name: str) -> Direction:
@@ -81,6 +80,23 @@ def _split_camel_case(text: str) -> str:
     """``"valTopKAccuracy"`` -> ``"val Top K Accuracy"``."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
     return re.sub(r"([A-Z])([A-Z][a-z])", r"\1 \2", spaced)
+
+
+def choose_metric(runs: pd.DataFrame) -> str | None:
+    """The headline metric when none is given: the best-covered, validation first."""
+    columns = [c for c in runs.columns if c.startswith(METRIC_PREFIX)]
+    if not columns:
+        return None
+
+    def score(column: str) -> tuple[int, int, int, str]:
+        name = column.removeprefix(METRIC_PREFIX).lower()
+        coverage = int(np.isfinite(pd.to_numeric(runs[column], errors="coerce")).sum())
+        preferred = next(
+            (len(PREFERRED_WORDS) - i for i, w in enumerate(PREFERRED_WORDS) if w in name), 0
+        )
+        return (coverage, int("val" in name or "test" in name), preferred, name)
+
+    return max(columns, key=score).removeprefix(METRIC_PREFIX)
 
 
 def describe_ranking(metric: str, direction: Direction, mode: Mode) -> str:
@@ -117,9 +133,9 @@ def leaderboard(
     """
     metric = metric.removeprefix(METRIC_PREFIX)
     direction = direction or metric_direction(metric)
-    _check_choice("direction", direction, ("min", "max"))
-    _check_choice("mode", mode, ("best", "last"))
-    board = _ranked(runs, history, metric, direction, mode, use_column=None)
+    check_choice("direction", direction, ("min", "max"))
+    check_choice("mode", mode, ("best", "last"))
+    board = ranked(runs, history, metric, direction, mode, use_column=None)
     if group_by is not None:
         board = _best_per_group(board, runs, group_by, direction)
     if top_n is not None:
@@ -130,7 +146,7 @@ def leaderboard(
     return board
 
 
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     """Raise a ValueError naming the bad value and the allowed ones."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -146,7 +162,7 @@ def _attrs(metric: str, direction: Direction, mode: Mode) -> dict[str, str]:
     }
 
 
-def _ranked(
+def ranked(
     runs: pd.DataFrame,
     history: pd.DataFrame,
     metric: str,
@@ -190,10 +206,10 @@ def run_scores(
         if col not in base.columns:
             base[col] = None
     points = _metric_points(history, metric)
-    base = base.merge(_last_points(points), on=RUN_KEY, how="left")
-    base = base.merge(_best_points(points, direction), on=RUN_KEY, how="left")
-    counts = points.groupby(RUN_KEY).size().rename("history_points")
-    base = base.merge(counts, on=RUN_KEY, how="left")
+    base = base.merge(_last_points(points), on=RUN_KEY_COLUMNS, how="left")
+    base = base.merge(_best_points(points, direction), on=RUN_KEY_COLUMNS, how="left")
+    counts = points.groupby(RUN_KEY_COLUMNS).size().rename("history_points")
+    base = base.merge(counts, on=RUN_KEY_COLUMNS, how="left")
     base["history_points"] = base["history_points"].fillna(0).astype("int64")
     base["last_value"] = _last_value(runs, metric, base["last_value"], use_column)
     return _best_from_last(base)
@@ -225,7 +241,7 @@ def _last_value(
 
 def _metric_points(history: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The history rows of ``metric`` in step order (then timestamp, then input order)."""
-    cols = [*RUN_KEY, "step", "value", "timestamp"]
+    cols = [*RUN_KEY_COLUMNS, "step", "value", "timestamp"]
     if history.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}).astype(
             {"source_uri": object, "run_id": object}
@@ -233,26 +249,26 @@ def _metric_points(history: pd.DataFrame, metric: str) -> pd.DataFrame:
     points = history.loc[history["metric"] == metric, cols]
     # Categorical keys (TensorBoard histories) as plain str, like the runs frame's keys
     points = points.astype({"value": "float64", "source_uri": "str", "run_id": "str"})
-    return points.sort_values([*RUN_KEY, "step", "timestamp"], kind="mergesort").reset_index(
-        drop=True
-    )
+    return points.sort_values(
+        [*RUN_KEY_COLUMNS, "step", "timestamp"], kind="mergesort"
+    ).reset_index(drop=True)
 
 
 def _last_points(points: pd.DataFrame) -> pd.DataFrame:
     """Per run: the value and step of its last point."""
-    return _named_points(points.groupby(RUN_KEY, sort=False).tail(1), "last")
+    return _named_points(points.groupby(RUN_KEY_COLUMNS, sort=False).tail(1), "last")
 
 
 def _best_points(points: pd.DataFrame, direction: Direction) -> pd.DataFrame:
     """Per run: the best finite value and the first step where it was logged."""
     finite = points[np.isfinite(points["value"].to_numpy(dtype="float64"))]
     ordered = finite.sort_values("value", ascending=direction == "min", kind="mergesort")
-    return _named_points(ordered.groupby(RUN_KEY, sort=False).head(1), "best")
+    return _named_points(ordered.groupby(RUN_KEY_COLUMNS, sort=False).head(1), "best")
 
 
 def _named_points(rows: pd.DataFrame, name: str) -> pd.DataFrame:
     """Run key, ``<name>_value`` and ``<name>_step`` (nullable integer)."""
-    out = rows[[*RUN_KEY, "value", "step"]]
+    out = rows[[*RUN_KEY_COLUMNS, "value", "step"]]
     out = out.rename(columns={"value": f"{name}_value", "step": f"{name}_step"})
     return out.astype({f"{name}_step": "Int64"})
 
@@ -270,13 +286,13 @@ def _group_column(runs: pd.DataFrame, group_by: str) -> str:
 def group_labels(runs: pd.DataFrame, group_by: str) -> pd.DataFrame:
     """Run key and group label (the column's text, ``NOT_SET`` when missing) per run."""
     column = _group_column(runs, group_by)
-    labels = runs[column].map(lambda v: NOT_SET if _is_missing(v) else str(v))
+    labels = runs[column].map(lambda v: NOT_SET if is_missing(v) else str(v))
     return pd.DataFrame(
         {"source_uri": runs["source_uri"], "run_id": runs["run_id"], "group": labels}
     )
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     """True for None, NaN and pandas' NA."""
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
@@ -285,7 +301,7 @@ def _best_per_group(
     board: pd.DataFrame, runs: pd.DataFrame, group_by: str, direction: Direction
 ) -> pd.DataFrame:
     """The first (best) row of each group, re-ranked among the groups."""
-    labelled = board.merge(group_labels(runs, group_by), on=RUN_KEY, how="left")
+    labelled = board.merge(group_labels(runs, group_by), on=RUN_KEY_COLUMNS, how="left")
     labelled["group_runs"] = labelled.groupby("group")["run_id"].transform("size")
     best = labelled.drop_duplicates("group", keep="first").copy()
     best["rank"] = rank_values(best["value"], direction).to_numpy()
@@ -294,12 +310,6 @@ def _best_per_group(
 
 
 # --- changes over time ------------------------------------------------------------------
-
-
-def _utc(moment: datetime | pd.Timestamp | str) -> pd.Timestamp:
-    """A UTC timestamp; naive input is taken as UTC."""
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def rank_change(
@@ -321,15 +331,17 @@ def rank_change(
     """
     metric = metric.removeprefix(METRIC_PREFIX)
     direction = direction or metric_direction(metric)
-    split = _utc(split_time)
+    split = utc_timestamp(split_time)
     then = _ranked_as_of(runs, history, metric, direction, mode, split)
-    now = _ranked(runs, history, metric, direction, mode, use_column=None)
+    now = ranked(runs, history, metric, direction, mode, use_column=None)
     out = now.rename(columns={"value": "value_now", "rank": "rank_now"})
-    out = out.merge(then, on=RUN_KEY, how="left")
+    out = out.merge(then, on=RUN_KEY_COLUMNS, how="left")
     out["rank_before"] = out["rank_before"].astype("Int64")
     out["change"] = out["rank_before"] - out["rank_now"]
     out["status"] = out["change"].map(_status_word)
-    out = out.merge(_periods(runs, split)[[*RUN_KEY, "period"]], on=RUN_KEY, how="left")
+    out = out.merge(
+        run_periods(runs, split)[[*RUN_KEY_COLUMNS, "period"]], on=RUN_KEY_COLUMNS, how="left"
+    )
     out.attrs = _attrs(metric, direction, mode) | {"split_time": split.isoformat()}
     return out
 
@@ -347,12 +359,12 @@ def _ranked_as_of(
     Only history logged before ``split`` counts; the runs frame's last value only for runs
     that had ended by then.
     """
-    before_runs = runs[pd.to_datetime(runs["start_time"], utc=True) < split]
-    ended = pd.to_datetime(before_runs["end_time"], utc=True) < split
-    early = history[pd.to_datetime(history["timestamp"], utc=True) < split]
-    then = _ranked(before_runs, early, metric, direction, mode, use_column=ended)
+    before_runs = runs[before(runs, "start_time", split)]
+    ended = before(before_runs, "end_time", split)
+    early = history[before(history, "timestamp", split)]
+    then = ranked(before_runs, early, metric, direction, mode, use_column=ended)
     renamed = {"value": "value_before", "rank": "rank_before"}
-    return then[[*RUN_KEY, "value", "rank"]].rename(columns=renamed)
+    return then[[*RUN_KEY_COLUMNS, "value", "rank"]].rename(columns=renamed)
 
 
 def _status_word(change: Any) -> str:
@@ -360,149 +372,3 @@ def _status_word(change: Any) -> str:
     if pd.isna(change):
         return "new"
     return "up" if change > 0 else "down" if change < 0 else "same"
-
-
-def _periods(runs: pd.DataFrame, split: pd.Timestamp) -> pd.DataFrame:
-    """Run key, start time and ``before`` / ``after`` / ``unknown`` by start time."""
-    start = pd.to_datetime(runs["start_time"], utc=True)
-    period = np.where(start.isna(), "unknown", np.where(start < split, "before", "after"))
-    frame = runs[RUN_KEY].copy()
-    frame["start_time"] = start
-    frame["period"] = period
-    return frame
-
-
-@dataclass(frozen=True)
-class ChampionChallenger:
-    """The best run before a date (champion) against the best run since (challenger).
-
-    ``champion`` and ``challenger`` are leaderboard rows as dicts (None when no run
-    qualifies). ``deltas`` compares every metric both runs have a finite last value for:
-    ``metric``, ``direction``, ``champion``, ``challenger``, ``delta`` (challenger minus
-    champion), ``relative`` (delta / |champion|), ``verdict`` (better / worse / equal,
-    for the challenger).
-    """
-
-    metric: str
-    direction: Direction
-    mode: Mode
-    split_time: pd.Timestamp
-    champion: dict[str, Any] | None
-    challenger: dict[str, Any] | None
-    deltas: pd.DataFrame
-    same_run: bool = False
-
-    @property
-    def challenger_wins(self) -> bool | None:
-        """True when the challenger's value is strictly better; None if one is missing."""
-        if self.champion is None or self.challenger is None or self.same_run:
-            return None
-        a, b = self.champion["value"], self.challenger["value"]
-        return bool(b < a) if self.direction == "min" else bool(b > a)
-
-    @property
-    def description(self) -> str:
-        """One sentence for a report: who holds, who challenges, by how much."""
-        champion, challenger, metric = self.champion, self.challenger, self.metric
-        if champion is None or challenger is None:
-            missing = "champion (no run before the date)" if champion is None else "challenger"
-            return f"No {missing} with a finite {metric}."
-        if self.same_run:
-            return f"Champion {_name(champion)} ({metric} {champion['value']:.6g}) still leads."
-        verb = "beats" if self.challenger_wins else "does not beat"
-        better = "lower" if self.direction == "min" else "higher"
-        return (
-            f"Challenger {_name(challenger)} ({metric} {challenger['value']:.6g}) {verb} "
-            f"champion {_name(champion)} ({champion['value']:.6g}); delta "
-            f"{challenger['value'] - champion['value']:+.6g}, {better} is better."
-        )
-
-
-def champion_challenger(
-    runs: pd.DataFrame,
-    history: pd.DataFrame,
-    metric: str,
-    split_time: datetime | pd.Timestamp | str,
-    direction: Direction | None = None,
-    mode: Mode = "best",
-    until: datetime | pd.Timestamp | str | None = None,
-    pool: Literal["period", "all"] = "period",
-    directions: Mapping[str, Direction] | None = None,
-) -> ChampionChallenger:
-    """Best run started before ``split_time`` vs the best run in the period (or overall).
-
-    The period is ``[split_time, until)`` (open-ended without ``until``); ``pool="all"``
-    picks the challenger among all runs, which may be the champion itself (``same_run``).
-    Only runs with a finite value can be champion or challenger. ``directions`` overrides
-    the name heuristic per metric in ``deltas``.
-    """
-    metric = metric.removeprefix(METRIC_PREFIX)
-    direction = direction or metric_direction(metric)
-    _check_choice("pool", pool, ("period", "all"))
-    split = _utc(split_time)
-    board = _ranked(runs, history, metric, direction, mode, use_column=None)
-    board = board.merge(_periods(runs, split), on=RUN_KEY, how="left")
-    board = board[board["finite"]]
-    champion = _first_row(board[board["period"] == "before"])
-    challenger = _first_row(board if pool == "all" else _in_period(board, until))
-    same = champion is not None and challenger is not None and _same(champion, challenger)
-    deltas = metric_deltas(runs, champion, challenger, directions or {})
-    return ChampionChallenger(metric, direction, mode, split, champion, challenger, deltas, same)
-
-
-def _in_period(board: pd.DataFrame, until: Any) -> pd.DataFrame:
-    """Leaderboard rows of runs started after the split and before ``until`` (if given)."""
-    rows = board[board["period"] == "after"]
-    return rows if until is None else rows[rows["start_time"] < _utc(until)]
-
-
-def _first_row(board: pd.DataFrame) -> dict[str, Any] | None:
-    """The first row as a dict, or None for an empty frame."""
-    return None if board.empty else board.iloc[0].to_dict()
-
-
-def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """True when two rows are the same run."""
-    return all(a[k] == b[k] for k in RUN_KEY)
-
-
-def metric_deltas(
-    runs: pd.DataFrame,
-    champion: Mapping[str, Any] | None,
-    challenger: Mapping[str, Any] | None,
-    directions: Mapping[str, Direction],
-) -> pd.DataFrame:
-    """Challenger minus champion for every metric both have a finite last value for."""
-    if champion is None or challenger is None:
-        return pd.DataFrame(columns=DELTA_COLUMNS)
-    a, b = _run_row(runs, champion), _run_row(runs, challenger)
-    rows = []
-    for column in sorted(c for c in runs.columns if c.startswith(METRIC_PREFIX)):
-        va, vb = float(a[column]), float(b[column])
-        if np.isfinite(va) and np.isfinite(vb):
-            name = column.removeprefix(METRIC_PREFIX)
-            rows.append(_delta_row(name, directions.get(name) or metric_direction(name), va, vb))
-    return pd.DataFrame(rows, columns=DELTA_COLUMNS)
-
-
-def _run_row(runs: pd.DataFrame, key: Mapping[str, Any]) -> pd.Series:
-    """The runs-frame row of a run key, metrics as floats."""
-    match = (runs["source_uri"] == key["source_uri"]) & (runs["run_id"] == key["run_id"])
-    row = runs[match].iloc[0]
-    return pd.to_numeric(row.filter(like=METRIC_PREFIX), errors="coerce")
-
-
-def _delta_row(name: str, direction: Direction, champion: float, challenger: float) -> dict:
-    """One row of ``metric_deltas``."""
-    delta = challenger - champion
-    better = delta < 0 if direction == "min" else delta > 0
-    verdict = "equal" if delta == 0 else "better" if better else "worse"
-    relative = delta / abs(champion) if champion != 0 else float("nan")
-    values = [name, direction, champion, challenger, delta, relative, verdict]
-    return dict(zip(DELTA_COLUMNS, values, strict=True))
-
-
-def _name(row: Mapping[str, Any]) -> str:
-    """A run's display name: its name, else its id."""
-    name = row.get("run_name")
-    return str(row["run_id"]) if _is_missing(name) or name == "" else str(name)

@@ -16,11 +16,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from runreview.contract import PARAM_PREFIX, TAG_PREFIX
+from runreview.contract import PARAM_PREFIX, RUN_KEY_COLUMNS, TAG_PREFIX, RunKey
 
 XAxis = Literal["step", "relative", "wall"]
 
-RUN_KEY = ["source_uri", "run_id"]
 SERIES_KEY = ["source_uri", "run_id", "metric"]
 #: TensorBoard's largest smoothing weight (``SCALARS_SMOOTHING_MAX``).
 SMOOTHING_MAX = 0.999
@@ -211,7 +210,7 @@ def overlay_frame(
     history: pd.DataFrame,
     runs: pd.DataFrame,
     metrics: Iterable[str],
-    run_keys: Iterable[tuple[str, str]],
+    run_keys: Iterable[RunKey],
     x: XAxis = "step",
     weight: float = DEFAULT_WEIGHT,
     max_points: int = DEFAULT_MAX_POINTS,
@@ -245,7 +244,7 @@ def overlay_frame(
     )
 
 
-def _select(history: pd.DataFrame, metrics: list[str], keys: list[tuple[str, str]]) -> pd.DataFrame:
+def _select(history: pd.DataFrame, metrics: list[str], keys: list[RunKey]) -> pd.DataFrame:
     """History rows of the runs and metrics, ordered by request, then step and timestamp
     (then history order), with ``_series`` numbering the series in that order and
     ``_run`` the position of the row's run in ``keys`` (duplicates dropped)."""
@@ -254,7 +253,7 @@ def _select(history: pd.DataFrame, metrics: list[str], keys: list[tuple[str, str
     rows = history[history["metric"].isin(list(metric_rank))]
     if runs:  # each row's position in ``runs`` (-1: not asked for), without a merge
         wanted = pd.MultiIndex.from_tuples(runs)
-        run_of = wanted.get_indexer(pd.MultiIndex.from_arrays([rows[c] for c in RUN_KEY]))
+        run_of = wanted.get_indexer(pd.MultiIndex.from_arrays([rows[c] for c in RUN_KEY_COLUMNS]))
     else:
         run_of = np.full(len(rows), -1)
     asked = run_of >= 0
@@ -274,17 +273,22 @@ def _x_values(rows: pd.DataFrame, history: pd.DataFrame, x: XAxis) -> pd.Series:
     if x == "wall":
         return stamps
     first = history.assign(timestamp=pd.to_datetime(history["timestamp"], utc=True))
-    first = first.groupby(RUN_KEY, observed=True)["timestamp"].min().rename("_first").reset_index()
-    starts = rows[RUN_KEY].merge(first, on=RUN_KEY, how="left")["_first"]
+    first = (
+        first.groupby(RUN_KEY_COLUMNS, observed=True)["timestamp"]
+        .min()
+        .rename("_first")
+        .reset_index()
+    )
+    starts = rows[RUN_KEY_COLUMNS].merge(first, on=RUN_KEY_COLUMNS, how="left")["_first"]
     return (stamps - starts.set_axis(rows.index)).dt.total_seconds()
 
 
-def _run_names(runs: pd.DataFrame, keys: list[tuple[str, str]]) -> np.ndarray:
+def _run_names(runs: pd.DataFrame, keys: list[RunKey]) -> np.ndarray:
     """The run name of each of ``keys`` (None for a run ``runs`` does not have)."""
     if not keys:
         return np.array([], dtype=object)
-    table = runs.drop_duplicates(RUN_KEY)
-    where = pd.MultiIndex.from_arrays([table[c] for c in RUN_KEY]).get_indexer(
+    table = runs.drop_duplicates(RUN_KEY_COLUMNS)
+    where = pd.MultiIndex.from_arrays([table[c] for c in RUN_KEY_COLUMNS]).get_indexer(
         pd.MultiIndex.from_tuples(keys)
     )
     names = table["run_name"].to_numpy(dtype=object)
@@ -330,7 +334,7 @@ def _series_table(selected: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
 
 
 def _missing(
-    selected: pd.DataFrame, keys: list[tuple[str, str]], metrics: list[str]
+    selected: pd.DataFrame, keys: list[RunKey], metrics: list[str]
 ) -> list[tuple[str, str, str]]:
     """Requested (source_uri, run_id, metric) that have no point."""
     found = selected[SERIES_KEY].drop_duplicates()
@@ -364,7 +368,7 @@ def band_frame(
     runs: pd.DataFrame,
     metric: str,
     group_by: str | Sequence[str],
-    run_keys: Iterable[tuple[str, str]] | None = None,
+    run_keys: Iterable[RunKey] | None = None,
     weight: float = 0.0,
 ) -> BandResult:
     """Group runs by the values of ``group_by`` params and aggregate ``metric`` per step.
@@ -379,11 +383,13 @@ def band_frame(
     if run_keys is not None:
         keys = set(map(tuple, run_keys))
         labels = labels[[k in keys for k in zip(labels.source_uri, labels.run_id, strict=True)]]
-    rows = history[history["metric"] == metric].merge(labels, on=RUN_KEY, how="inner")
-    rows = rows.sort_values([*RUN_KEY, "step", "timestamp"], kind="mergesort")
-    rows = rows.drop_duplicates([*RUN_KEY, "step"], keep="last")
+    rows = history[history["metric"] == metric].merge(labels, on=RUN_KEY_COLUMNS, how="inner")
+    rows = rows.sort_values([*RUN_KEY_COLUMNS, "step", "timestamp"], kind="mergesort")
+    rows = rows.drop_duplicates([*RUN_KEY_COLUMNS, "step"], keep="last")
     if clamp_weight(weight) > 0:
-        rows["value"] = rows.groupby(RUN_KEY)["value"].transform(lambda v: smooth(v, weight))
+        rows["value"] = rows.groupby(RUN_KEY_COLUMNS)["value"].transform(
+            lambda v: smooth(v, weight)
+        )
     return BandResult(
         metric=metric,
         group_by=columns,

@@ -1,4 +1,4 @@
-"""Review periods: "since 7d" and the runs started in a period versus before it.
+"""Review periods: "since 7d", and which runs started in a period, before or after it.
 
 Nothing here reads the clock: callers pass ``now``. Every time returned is UTC; a naive
 time (given or parsed) is taken to be UTC.
@@ -7,10 +7,13 @@ time (given or parsed) is taken to be UTC.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from runreview.contract import RUN_KEY_COLUMNS
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*")
 #: Duration units and their length in seconds ("m" is minutes; months are not accepted).
@@ -56,60 +59,39 @@ def parse_since(text: str, now: datetime) -> datetime:
         raise PeriodError(f"cannot read {text!r} as a period start; use {ACCEPTED}") from error
 
 
-@dataclass(frozen=True)
-class PeriodSplit:
-    """Runs split by when they started (``column``) relative to ``[since, until)``.
-
-    ``in_period`` started in the period, ``before`` before ``since``, ``after`` at or after
-    ``until`` (empty without ``until``), ``undated`` have no time in ``column``.
-    """
-
-    since: datetime
-    until: datetime | None
-    column: str
-    in_period: pd.DataFrame
-    before: pd.DataFrame
-    after: pd.DataFrame
-    undated: pd.DataFrame
-
-    def description(self) -> str:
-        """One line for a report header."""
-        end = f" until {_show(self.until)}" if self.until else ""
-        counts = f"{len(self.in_period)} in period, {len(self.before)} before"
-        if self.until:
-            counts += f", {len(self.after)} after"
-        if len(self.undated):
-            counts += f", {len(self.undated)} without {self.column}"
-        return f"Runs by {self.column} from {_show(self.since)}{end}: {counts}"
+def utc_timestamp(moment: datetime | pd.Timestamp | str) -> pd.Timestamp:
+    """``moment`` as a UTC timestamp (naive means UTC)."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _show(moment: datetime | None) -> str:
-    """A UTC time as ``2026-01-05 10:00 UTC``."""
-    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def before(frame: pd.DataFrame, column: str, moment: Any) -> pd.Series:
+    """True for rows whose time in ``column`` is before ``moment`` (missing times: False)."""
+    return pd.to_datetime(frame[column], utc=True) < moment
 
 
-def split_period(
-    runs: pd.DataFrame,
-    since: datetime | pd.Timestamp | str,
-    until: datetime | pd.Timestamp | str | None = None,
-    column: str = "start_time",
-) -> PeriodSplit:
-    """Split ``runs`` into those started in ``[since, until)``, before, after and undated."""
-    start, end = to_utc(since), None if until is None else to_utc(until)
-    if end is not None and end < start:
-        raise PeriodError(f"the period ends ({_show(end)}) before it starts ({_show(start)})")
-    if column not in runs.columns:
-        raise ValueError(f"no column {column!r} in the runs frame to split by")
-    stamps = pd.to_datetime(runs[column], utc=True)
-    dated = stamps.notna()
-    before = dated & (stamps < start)
-    after = dated & (stamps >= end) if end is not None else dated & False
-    return PeriodSplit(
-        since=start,
-        until=end,
-        column=column,
-        in_period=runs[dated & ~before & ~after].copy(),
-        before=runs[before].copy(),
-        after=runs[after].copy(),
-        undated=runs[~dated].copy(),
-    )
+def runs_until(runs: pd.DataFrame, until: Any) -> pd.DataFrame:
+    """Runs started before ``until`` (undated runs are kept)."""
+    start = pd.to_datetime(runs["start_time"], utc=True)
+    return runs[start.isna() | (start < pd.Timestamp(until))]
+
+
+def runs_in_period(runs: pd.DataFrame, since: Any, until: Any) -> pd.DataFrame:
+    """Runs started in ``[since, until)`` (all dated runs before ``until`` without since),
+    by start time."""
+    start = pd.to_datetime(runs["start_time"], utc=True)
+    mask = start < pd.Timestamp(until)
+    if since is not None:
+        mask &= start >= pd.Timestamp(since)
+    return runs[mask.fillna(False)].sort_values("start_time", kind="mergesort")
+
+
+def run_periods(runs: pd.DataFrame, split: pd.Timestamp) -> pd.DataFrame:
+    """Run key, start time and ``period``: ``before`` / ``after`` ``split`` by start time
+    (``unknown`` without one)."""
+    start = pd.to_datetime(runs["start_time"], utc=True)
+    period = np.where(start.isna(), "unknown", np.where(start < split, "before", "after"))
+    frame = runs[RUN_KEY_COLUMNS].copy()
+    frame["start_time"] = start
+    frame["period"] = period
+    return frame

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from runreview.contract import RunKey, encode_run_key, encoded_run_keys
+
 #: Steps drawn per metric; more distinct steps are grouped into this many equal step ranges
 #: (each keeping the lowest and highest value in it, so no extreme is lost).
 MAX_STEPS = 500
@@ -54,8 +56,8 @@ class SpreadResult:
 def spread_frame(
     history: pd.DataFrame,
     metric: str,
-    run_keys: Iterable[tuple[str, str]],
-    marked: tuple[str, str] | None = None,
+    run_keys: Iterable[RunKey],
+    marked: RunKey | None = None,
     marked_label: str = "",
     max_steps: int = MAX_STEPS,
 ) -> SpreadResult:
@@ -82,7 +84,7 @@ def spread_frame(
     )
     frame["runs"] = points.groupby("step", sort=True)["key"].nunique()
     frame = frame.reset_index()[SPREAD_COLUMNS]
-    mark = points[points["key"] == run_key(marked)] if marked in keys else points.iloc[0:0]
+    mark = points[points["key"] == encode_run_key(marked)] if marked in keys else points.iloc[0:0]
     marked_frame = mark.groupby("step", sort=True)["value"].median().reset_index()
     return SpreadResult(
         metric=metric,
@@ -95,16 +97,15 @@ def spread_frame(
     )
 
 
-def _points_of(history: pd.DataFrame, metric: str, keys: set[tuple[str, str]]) -> pd.DataFrame:
+def _points_of(history: pd.DataFrame, metric: str, keys: set[RunKey]) -> pd.DataFrame:
     """Finite points of ``metric`` of the runs ``keys``: ``step``, ``value`` and ``key``
-    (the run as one string, :func:`run_key`)."""
+    (the run as one string, :func:`runreview.contract.encode_run_key`)."""
     if history.empty or not keys:
         return pd.DataFrame({"step": [], "value": [], "key": []})
     rows = history[(history["metric"] == metric).to_numpy()]
-    source = rows["source_uri"].astype(str)
-    key = source.str.len().astype(str) + ":" + source + rows["run_id"].astype(str)
+    key = encoded_run_keys(rows)
     values = rows["value"].to_numpy(dtype=float)
-    keep = np.isfinite(values) & key.isin([run_key(k) for k in keys]).to_numpy()
+    keep = np.isfinite(values) & key.isin([encode_run_key(k) for k in keys]).to_numpy()
     return pd.DataFrame(
         {
             "step": rows["step"].to_numpy()[keep].astype(np.int64),
@@ -112,11 +113,6 @@ def _points_of(history: pd.DataFrame, metric: str, keys: set[tuple[str, str]]) -
             "key": key.to_numpy()[keep],
         }
     )
-
-
-def run_key(key: tuple[str, str]) -> str:
-    """``(source_uri, run_id)`` as one unambiguous string: the URI's length first."""
-    return f"{len(key[0])}:{key[0]}{key[1]}"
 
 
 def _range_starts(steps: np.ndarray, count: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from runreview.contract import (
     STATUS_RUNNING,
     TAG_PREFIX,
     Finding,
+    Severity,
 )
 
 #: Statuses counted as failed runs.
@@ -45,7 +46,7 @@ BRIEF_COLUMNS = [
     "source_uri",
 ]
 FINDING_COLUMNS = ["severity", "kind", "source_uri", "path", "run_id", "position", "message"]
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def source_summary(runs: pd.DataFrame) -> pd.DataFrame:

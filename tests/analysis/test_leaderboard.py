@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from runreview.analysis.champion import champion_challenger
 from runreview.analysis.leaderboard import (
     LEADERBOARD_COLUMNS,
-    champion_challenger,
     leaderboard,
     metric_direction,
     rank_change,

@@ -1,4 +1,4 @@
-"""Review periods: parsing "since" text against a given now, and splitting runs."""
+"""Review periods: parsing "since" text against a given now."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from runreview.analysis.periods import PeriodError, parse_since, split_period, to_utc
+from runreview.analysis.periods import (
+    PeriodError,
+    parse_since,
+    run_periods,
+    runs_in_period,
+    runs_until,
+    to_utc,
+    utc_timestamp,
+)
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -63,37 +71,21 @@ def runs() -> pd.DataFrame:
     stamps = ["2026-03-01", "2026-03-03", None, "2026-03-08", "2026-03-09"]
     return pd.DataFrame(
         {
+            "source_uri": "file:///logs",
             "run_id": ["a", "b", "c", "d", "e"],
             "start_time": [pd.Timestamp(s, tz="UTC") if s else pd.NaT for s in stamps],
         }
     )
 
 
-def test_split_period_with_end(runs) -> None:
-    split = split_period(runs, "2026-03-03", "2026-03-08")
-    assert split.before["run_id"].tolist() == ["a"]
-    assert split.in_period["run_id"].tolist() == ["b"]  # since is inclusive
-    assert split.after["run_id"].tolist() == ["d", "e"]  # until is exclusive
-    assert split.undated["run_id"].tolist() == ["c"]
-    assert split.description() == (
-        "Runs by start_time from 2026-03-03 00:00 UTC until 2026-03-08 00:00 UTC: "
-        "1 in period, 1 before, 2 after, 1 without start_time"
-    )
+def test_runs_until_keeps_undated_runs_and_the_period_is_half_open(runs) -> None:
+    until = pd.Timestamp("2026-03-08", tz="UTC")
+    assert runs_until(runs, until)["run_id"].tolist() == ["a", "b", "c"]
+    since = pd.Timestamp("2026-03-03", tz="UTC")
+    assert runs_in_period(runs, since, until)["run_id"].tolist() == ["b"]  # since inclusive
+    assert runs_in_period(runs, None, until)["run_id"].tolist() == ["a", "b"]  # dated only
 
 
-def test_split_period_open_ended_from_parse_since(runs) -> None:
-    split = split_period(runs, parse_since("7d", NOW))
-    assert split.since == datetime(2026, 3, 3, 12, tzinfo=UTC)
-    assert split.in_period["run_id"].tolist() == ["d", "e"]
-    assert split.before["run_id"].tolist() == ["a", "b"]
-    assert split.after.empty and split.until is None
-    assert split.description() == (
-        "Runs by start_time from 2026-03-03 12:00 UTC: 2 in period, 2 before, 1 without start_time"
-    )
-
-
-def test_split_period_rejects_reversed_bounds_and_unknown_column(runs) -> None:
-    with pytest.raises(PeriodError, match="ends"):
-        split_period(runs, "2026-03-08", "2026-03-01")
-    with pytest.raises(ValueError, match="end_time"):
-        split_period(runs, "2026-03-01", column="end_time")
+def test_run_periods_split_by_start_time(runs) -> None:
+    frame = run_periods(runs, utc_timestamp("2026-03-03"))
+    assert frame["period"].tolist() == ["before", "after", "unknown", "after", "after"]

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from runreview.analysis.spread import SPREAD_COLUMNS, run_key, spread_frame
+from runreview.analysis.spread import SPREAD_COLUMNS, spread_frame
 from runreview.charts import spread_chart
+from runreview.contract import encode_run_key as run_key
 
 URI = "sqlite:///team.db"
 TB = "file:///logs"
@@ -84,3 +85,12 @@ def test_no_points_gives_an_empty_frame_and_the_chart_still_builds():
     assert result.frame.empty and result.runs == 0
     spec = spread_chart(spread_frame(history([(URI, "a", "loss", 0, 1.0)]), "loss", [(URI, "a")]))
     assert spec.to_dict()["title"]["text"] == "loss"
+
+
+def test_run_keys_read_back_and_keep_the_url_form():
+    from runreview.contract import decode_run_key
+
+    assert run_key(("sqlite:///x.db", "abc123")) == "sqlite:///x.db::abc123"  # links as before
+    for key in [("a::b", "c"), ("a", "b::c"), ("http://[::1]:5000", "x%3A:y"), ("a:", "")]:
+        assert decode_run_key(run_key(key)) == key
+    assert run_key(("a::b", "c")) != run_key(("a", "b::c"))

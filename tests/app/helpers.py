@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from runreview.contract import encode_run_key
+
 MARKDOWN_KINDS = (
     "markdown", "caption", "error", "warning", "info", "success", "title", "subheader",
     "header",
@@ -23,7 +25,7 @@ def charts(at: Any) -> list[Any]:
 
 def run_key(uri: str, run_id: str) -> str:
     """The app's run key."""
-    return f"{uri}::{run_id}"
+    return encode_run_key((uri, run_id))
 
 
 def markdown_texts(at: Any) -> list[str]:

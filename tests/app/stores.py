@@ -1,8 +1,8 @@
 """A small workspace the app has never seen, made by the tests with real writers.
 
-- a TensorBoard logdir written with ``runreview.tbwrite`` (hparams, v1 and v2 scalars, a
-  5,000-point series, a run with only an image of its confusion matrix, a run with a
-  hostile name, a run whose event file is damaged);
+- a TensorBoard logdir written with ``runreview.sources.tensorboard.tfrecord.write``
+  (hparams, v1 and v2 scalars, a 5,000-point series, a run with only an image of its
+  confusion matrix, a run with a hostile name, a run whose event file is damaged);
 - an MLflow sqlite store written by the real MLflow client in a child process (so the
   client's process-global state never leaks into the tests).
 
@@ -83,7 +83,7 @@ def _environment(python: str, packages: dict[str, str], dirty: bool) -> dict:
 
 def _write_tensorboard(logdir: Path) -> int:
     """The runs of the logdir; returns how many there are."""
-    from runreview.tbwrite import EventWriter
+    from runreview.sources.tensorboard.tfrecord.write import EventWriter
 
     specs = {
         "lr-a": ({"lr": 0.1, "model": "cnn"}, 200),
@@ -126,7 +126,7 @@ def _side_files(logdir: Path) -> None:
 
 def _write_damaged(run_dir: Path, start: float) -> None:
     """A run whose event file has a data-CRC error in its middle record."""
-    from runreview.tbwrite import EventWriter
+    from runreview.sources.tensorboard.tfrecord.write import EventWriter
 
     with EventWriter(run_dir, start) as writer:
         for step in range(10):

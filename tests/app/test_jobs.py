@@ -28,7 +28,7 @@ def test_a_job_runs_in_its_own_thread_reports_progress_and_keeps_its_result():
     release = threading.Event()
     seen = []
 
-    def work(progress):  # noqa: ANN001, ANN202
+    def work(progress):
         progress("Reading runs", 0.25)
         seen.append(threading.current_thread().name)
         release.wait(10)
@@ -60,7 +60,7 @@ def test_cancel_stops_the_job_at_its_next_progress_report():
     board = JobBoard()
     started, steps = threading.Event(), []
 
-    def work(progress):  # noqa: ANN001, ANN202
+    def work(progress):
         for step in range(1000):
             progress(f"run {step}", step / 1000)
             steps.append(step)
@@ -79,7 +79,7 @@ def test_cancel_stops_the_job_at_its_next_progress_report():
 def test_a_failing_job_keeps_its_error_for_its_owner():
     board = JobBoard()
 
-    def work(progress):  # noqa: ANN001, ANN202
+    def work(progress):
         raise RuntimeError("MLflow store not found: /data/mlflow.db")
 
     job = board.start("anonymous", "Audit", work)

@@ -10,12 +10,12 @@ import pytest
 from pypdf import PdfReader
 
 from runreview.app.loaders import job_board
-from runreview.app.state import ANONYMOUS
+from runreview.app.viewer import ANONYMOUS
 from runreview.cli import main as cli_main
 from tests.app.helpers import ok, unescape
 
 
-def _finished(at, seconds: float = 120.0):  # noqa: ANN001, ANN202 - AppTest
+def _finished(at, seconds: float = 120.0):
     """Rerun the page until its report job has ended; returns the job."""
     job_id = at.session_state["_report_job"]
     deadline = time.monotonic() + seconds
@@ -30,7 +30,7 @@ def _finished(at, seconds: float = 120.0):  # noqa: ANN001, ANN202 - AppTest
     pytest.fail(f"the report job was still running after {seconds} s")
 
 
-def _generate(at, kind: str):  # noqa: ANN001, ANN202 - AppTest
+def _generate(at, kind: str):
     at.segmented_control(key="w.rp.kind").set_value(kind).run()
     generate = next(b for b in at.button if b.label == "Generate")
     generate.click().run()

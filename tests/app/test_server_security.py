@@ -77,7 +77,7 @@ def _start(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> sub
 
 
 @pytest.fixture(scope="module")
-def server(demo, tmp_path_factory) -> Iterator[Server]:  # noqa: ANN001
+def server(demo, tmp_path_factory) -> Iterator[Server]:
     """``streamlit run app/main.py`` with the production config, only the port changed."""
     port = free_port()
     work = tmp_path_factory.mktemp("secure-server")
@@ -302,7 +302,7 @@ def _ip(hex_address: str) -> str:
     ],
 )
 def test_principal_of(user, header_values, expected):
-    from runreview.app.state import principal_of
+    from runreview.app.viewer import principal_of
 
     assert principal_of(user, header_values) == expected
 
@@ -310,7 +310,7 @@ def test_principal_of(user, header_values, expected):
 def _principal_script() -> None:
     import streamlit as st
 
-    from runreview.app.state import current_principal
+    from runreview.app.viewer import current_principal
 
     st.text(current_principal())
 
@@ -341,7 +341,7 @@ def test_current_principal_reads_the_proxy_header_of_a_real_session(tmp_path):
 
     script = tmp_path / "principal.py"
     script.write_text(
-        "import streamlit as st\nfrom app.state import current_principal\n"
+        "import streamlit as st\nfrom app.viewer import current_principal\n"
         "st.text('principal=' + current_principal())\n"
     )
     port = free_port()
@@ -387,7 +387,7 @@ def test_two_viewers_do_not_share_cached_reads(open_app, demo, monkeypatch):
 
     from runreview.workspace import Workspace
 
-    open_app  # noqa: B018 - its set-up: repository as working directory, caches cleared
+    open_app
     monkeypatch.setenv("MLFLOW_TRACKING_URI", demo.tracking_uri)
     monkeypatch.setenv("RUNREVIEW_LOGDIR", demo.logdir)
     reads: list[int] = []

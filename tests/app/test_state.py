@@ -8,7 +8,7 @@ import string
 
 import pytest
 
-from runreview.app import state
+from runreview.app import sourceconfig, urlparams
 from runreview.app.common import safe_md
 from tests.app.conftest import Sources
 from tests.app.helpers import markdown_texts, ok, query_list, unescape
@@ -22,12 +22,12 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def _everything_the_app_keeps(at) -> str:  # noqa: ANN001 - AppTest
+def _everything_the_app_keeps(at) -> str:
     """Session state, the URL and every element's content, as one text."""
     parts = [f"{k}={at.session_state[k]!r}" for k in at.session_state]
     parts.append(repr(at.query_params))
 
-    def walk(node) -> None:  # noqa: ANN001
+    def walk(node) -> None:
         proto = getattr(node, "proto", None)
         if proto is not None:
             parts.append(str(proto))
@@ -60,8 +60,8 @@ def test_credentials_never_reach_the_url_session_state_page_or_cache_key(
     assert SECRET not in kept
     assert "alice" not in kept and "bob:" not in kept
 
-    config = state.SourceConfig((uri,), ())
-    other = state.SourceConfig((uri.replace(SECRET, "another"),), ())
+    config = sourceconfig.SourceConfig((uri,), ())
+    other = sourceconfig.SourceConfig((uri.replace(SECRET, "another"),), ())
     assert SECRET not in repr(config) and SECRET not in "".join(config.cache_key())
     assert config.key() == other.key()  # the same label ...
     assert config.cache_key() != other.cache_key()  # ... but never the same cached data
@@ -100,7 +100,7 @@ def test_refresh_picks_up_new_runs_and_new_points(open_app, unseen_store, tmp_pa
     ok(at)
     assert any("plotted 200 of 200 points" in c.value for c in at.caption)
 
-    from runreview.tbwrite import EventWriter
+    from runreview.sources.tensorboard.tfrecord.write import EventWriter
 
     with EventWriter(logdir / "lr-a", 1_800_000_000.0, index=1) as writer:  # training goes on
         for step in range(200, 250):
@@ -144,13 +144,13 @@ def test_unknown_or_out_of_range_url_values_fall_back_to_valid_ones(open_app, de
 @pytest.mark.parametrize(
     ("param", "raw", "expected"),
     [
-        (state.OV_WEIGHT, ["0.9"], 0.9),
-        (state.OV_WEIGHT, ["not a number"], 0.6),
-        (state.LB_TOP, ["3"], 3),
-        (state.OV_LOG, ["1"], True),
-        (state.OV_LOG, ["0"], False),
-        (state.RUNS, ["a::1", "", "b::2"], ["a::1", "b::2"]),
-        (state.METRIC, [], ""),
+        (urlparams.OV_WEIGHT, ["0.9"], 0.9),
+        (urlparams.OV_WEIGHT, ["not a number"], 0.6),
+        (urlparams.LB_TOP, ["3"], 3),
+        (urlparams.OV_LOG, ["1"], True),
+        (urlparams.OV_LOG, ["0"], False),
+        (urlparams.RUNS, ["a::1", "", "b::2"], ["a::1", "b::2"]),
+        (urlparams.METRIC, [], ""),
     ],
 )
 def test_url_values_are_parsed_by_the_declared_kind(param, raw, expected):
@@ -158,17 +158,17 @@ def test_url_values_are_parsed_by_the_declared_kind(param, raw, expected):
 
 
 def test_params_have_unique_url_names_and_round_trip():
-    names = [p.name for p in state.PARAMS]
+    names = [p.name for p in urlparams.PARAMS]
     assert len(names) == len(set(names)) and len(names) >= 30
-    for param in state.PARAMS:
+    for param in urlparams.PARAMS:
         if param.kind != "list":
             assert param.parse(param.encode(param.default)) == param.default
 
 
 def test_is_safe_refuses_locations_with_credentials():
-    assert state.is_safe(["sqlite:////tmp/x.db::run", "/logs/a::b", "metrics.acc > 0.9"])
-    assert not state.is_safe("https://u:p@host/")
-    assert not state.is_safe(["ok", "https://host/?token=abc"])
+    assert urlparams.is_safe(["sqlite:////tmp/x.db::run", "/logs/a::b", "metrics.acc > 0.9"])
+    assert not urlparams.is_safe("https://u:p@host/")
+    assert not urlparams.is_safe(["ok", "https://host/?token=abc"])
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ import http.server
 import io
 import json
 import logging
-import shutil
 import subprocess
 import sys
 import threading
@@ -213,7 +212,7 @@ def test_same_now_gives_byte_identical_pdfs(demo_workspace, caplog):
 class _Listener(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):
         type(self).hits.append(self.path)
         self.send_response(200)
         self.end_headers()
@@ -311,12 +310,3 @@ def test_pdf_is_declared_pdf_a_3b(demo_pdfs):
     xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
     assert 'pdfaid:part="3"' in xmp and 'pdfaid:conformance="B"' in xmp
     assert "<xmp:CreateDate>2026-11-20T00:00:00Z</xmp:CreateDate>" in xmp  # from --now
-
-
-def test_copy_of_pdfs_for_people(demo_pdfs):
-    """Keep the demo reports where a person can look at them after a test run."""
-    target = Path(__file__).resolve().parents[2] / "test-artifacts"
-    target.mkdir(exist_ok=True)
-    for kind, path in demo_pdfs.items():
-        shutil.copy(path, target / f"report-{kind}.pdf")
-    assert len(list(target.glob("report-*.pdf"))) == 3
