@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import struct
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -28,7 +30,10 @@ from runreview.demo import (
     build_demo,
     log_loss,
 )
-from runreview.tbwrite import EventWriter
+from runreview.demo.mlflow_writer import global_tracking_uri
+from runreview.demo.plan import run_specs
+from runreview.demo.training import load_split, train
+from runreview.sources.tensorboard.tfrecord.write import EventWriter
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -366,7 +371,7 @@ def test_refuses_a_non_empty_directory(tmp_path: Path) -> None:
 
 def test_refuses_a_naive_now(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        build_demo(tmp_path / "x", now=datetime(2026, 1, 1))  # noqa: DTZ001
+        build_demo(tmp_path / "x", now=datetime(2026, 1, 1))
     assert not (tmp_path / "x").exists()
 
 
@@ -403,3 +408,30 @@ def test_numpy_metrics_match_scikit_learn() -> None:
     only_predicted = accuracy_and_macro_f1(np.array([0, 0, 1]), np.array([0, 2, 1]))[1]
     expected = metrics.f1_score([0, 0, 1], [0, 2, 1], average="macro", zero_division=0)
     assert only_predicted == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_bad_configuration_raises_instead_of_failing_the_run() -> None:
+    spec = next(s for s in run_specs(0, DEFAULT_NOW) if s.experiment.family == "mlp")
+    bad = dataclasses.replace(spec, params={**spec.params, "alpha": -1.0})
+    split = load_split(spec.experiment.dataset, 0, scaled=True)
+
+    with pytest.raises(ValueError, match="alpha"):
+        train(bad, split)
+    assert train(spec, split).error is None
+
+
+def test_global_tracking_uri_is_put_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'demo.db'}"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    default = mlflow.get_tracking_uri()
+    with global_tracking_uri(uri):
+        assert mlflow.get_tracking_uri() == uri
+    assert mlflow.get_tracking_uri() == default and "MLFLOW_TRACKING_URI" not in os.environ
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///exported")  # still read after the block
+    assert mlflow.get_tracking_uri() == "file:///exported"
+    with global_tracking_uri(uri):
+        assert mlflow.get_tracking_uri() == uri
+    assert mlflow.get_tracking_uri() == os.environ["MLFLOW_TRACKING_URI"] == "file:///exported"
