@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import TextIO
 
 from runreview import __version__, settings
-from runreview.redact import redact_text, uri_secrets
+from runreview.redact import env_secrets, redact_text, uri_secrets
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
-#: MLflow's credential variables: their values are scrubbed from every error printed.
-SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
 class CliError(Exception):
@@ -132,7 +130,7 @@ def resolve_wandb_dirs(args: argparse.Namespace) -> list[str]:
     return list(getattr(args, "wandb_dirs", None) or settings.wandb_dirs())
 
 
-def open_workspace(args: argparse.Namespace):  # noqa: ANN201 - Workspace, imported lazily
+def open_workspace(args: argparse.Namespace):
     """Open the sources named on the command line; exit 2 when none or one fails."""
     from runreview.workspace import Workspace
 
@@ -166,9 +164,7 @@ def _progress(stream: TextIO) -> Callable[[str, float], None]:
 def cmd_runs(args: argparse.Namespace) -> int:
     """``runreview runs``."""
     ws = open_workspace(args)
-    ws.raise_for_errors()
-    frame = ws.runs(args.experiments, progress=_progress(sys.stderr))
-    _fail_on_read_errors(ws)
+    frame = ws.checked(lambda w: w.runs(args.experiments, progress=_progress(sys.stderr)))
     write_frame(frame, args.format, sys.stdout)
     _warn_findings(ws)
     return EXIT_OK
@@ -177,9 +173,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     """``runreview history``."""
     ws = open_workspace(args)
-    ws.raise_for_errors()
-    frame = ws.history(args.metrics, args.run_ids, progress=_progress(sys.stderr))
-    _fail_on_read_errors(ws)
+    progress = _progress(sys.stderr)
+    frame = ws.checked(lambda w: w.history(args.metrics, args.run_ids, progress=progress))
     write_frame(frame, args.format, sys.stdout)
     _warn_findings(ws)
     return EXIT_OK
@@ -187,14 +182,14 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``runreview check``: one line per problem; exit 1 if any."""
-    from runreview.contract import SEVERITY_INFO, findings_to_json
+    from runreview.contract import Severity, findings_to_json
 
     ws = open_workspace(args)
     progress = _progress(sys.stderr)
     ws.runs(progress=progress)
     ws.history(progress=progress)
     findings = ws.findings()
-    problems = [f for f in findings if f.severity != SEVERITY_INFO]
+    problems = [f for f in findings if f.severity != Severity.INFO]
     if args.format == "json":
         print(findings_to_json(findings))
     else:
@@ -229,7 +224,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _demo_now(text: str | None):  # noqa: ANN202 - datetime
+def _demo_now(text: str | None):
     """The end of the demo's timeline: ``--now``, else the start of today (UTC), so a fresh
     demo has runs in the last week. The same seed and ``--now`` give the same workspace."""
     from datetime import UTC, datetime
@@ -295,7 +290,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 # --- output -----------------------------------------------------------------------------
 
 
-def write_frame(frame, fmt: str, stream: TextIO) -> None:  # noqa: ANN001 - pandas frame
+def write_frame(frame, fmt: str, stream: TextIO) -> None:
     """Write a contract frame as CSV, JSON records (ISO-8601 UTC times) or a text table."""
     if fmt == "csv":
         frame.to_csv(stream, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
@@ -309,12 +304,7 @@ def write_frame(frame, fmt: str, stream: TextIO) -> None:  # noqa: ANN001 - pand
             stream.write(frame.to_string(index=False, max_colwidth=40) + "\n")
 
 
-def _fail_on_read_errors(ws) -> None:  # noqa: ANN001
-    if ws.read_errors:
-        raise CliError(ws.read_errors[0].message)
-
-
-def _warn_findings(ws) -> None:  # noqa: ANN001
+def _warn_findings(ws) -> None:
     findings = ws.findings()
     if findings:
         print(
@@ -333,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     secrets = [s for a in argv for s in uri_secrets(a)] + [
         s for u in settings.tracking_uris() for s in uri_secrets(u)
     ]
-    secrets += [os.environ.get(name, "") for name in SECRET_ENV]
+    secrets += env_secrets()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -341,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - every error becomes one clear line
+    except Exception as exc:
         if settings.debug():
             raise
         print(f"runreview: error: {redact_text(_describe(exc), secrets)}", file=sys.stderr)

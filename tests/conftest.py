@@ -22,7 +22,7 @@ _OWN_PARSE_CACHE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
-def demo_workspace(tmp_path_factory):  # noqa: ANN201 - runreview.demo.DemoWorkspace
+def demo_workspace(tmp_path_factory):
     """A demo workspace (real scikit-learn runs, MLflow + TensorBoard), read-only for tests."""
     from runreview.demo import build_demo
 

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("runreview.workspace",),
     ("runreview.charts",),
     ("runreview.analysis",),
-    ("runreview.sources", "runreview.tbwrite"),
+    ("runreview.sources",),
     ("runreview.contract",),
     ("runreview.settings", "runreview.redact", "runreview.progress", "runreview.version"),
 ]

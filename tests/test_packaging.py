@@ -41,3 +41,32 @@ def test_page_scripts_and_templates_are_package_data():
         for pattern in patterns:
             assert list(_folder(package).glob(pattern)), (package, pattern)
     assert "views/*.py" in data["runreview.app"]
+
+
+CHECK_FROM_ELSEWHERE = """
+import importlib.util, sys
+for name in ("app", "reports"):
+    assert importlib.util.find_spec(name) is None, name  # not importable by generic names
+from runreview.reports import render
+render.template_environment().get_template("weekly.html")
+assert render.stylesheet()
+assert importlib.util.find_spec("runreview.app.main").origin.endswith("main.py")
+import runreview.reports.cli, runreview.app.loaders
+print("ok")
+"""
+
+
+def test_the_installed_package_works_from_any_folder(tmp_path):
+    """From the repository root, ``app`` and ``reports`` are importable as folders, which
+    hid a template loader still looking for a package named ``reports``."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK_FROM_ELSEWHERE],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")

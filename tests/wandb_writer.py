@@ -109,7 +109,7 @@ def main(out: str) -> None:
     _write_resumed(wandb, ids["resumed"])
 
 
-def _write_baseline(wandb, run_id: str) -> None:  # noqa: ANN001 - the wandb module
+def _write_baseline(wandb, run_id: str) -> None:
     run = wandb.init(
         project=PROJECT,
         id=run_id,
@@ -127,14 +127,14 @@ def _write_baseline(wandb, run_id: str) -> None:  # noqa: ANN001 - the wandb mod
     run.finish()
 
 
-def _write_failed(wandb, run_id: str) -> None:  # noqa: ANN001
+def _write_failed(wandb, run_id: str) -> None:
     run = wandb.init(project=PROJECT, id=run_id, name=FAILED_NAME, config=FAILED_CONFIG)
     for step in range(3):
         run.log({"loss": 5.0 + step})
     run.finish(exit_code=FAILED_EXIT_CODE)
 
 
-def _write_long(wandb, run_id: str) -> None:  # noqa: ANN001
+def _write_long(wandb, run_id: str) -> None:
     config = {"lr": 0.01, "blob": "x" * BLOB_CHARS}
     run = wandb.init(project=PROJECT, id=run_id, name=LONG_NAME, config=config)
     for step in range(LONG_STEPS):
@@ -142,7 +142,7 @@ def _write_long(wandb, run_id: str) -> None:  # noqa: ANN001
     run.finish()
 
 
-def _write_resumed(wandb, run_id: str) -> None:  # noqa: ANN001
+def _write_resumed(wandb, run_id: str) -> None:
     for segment in range(2):
         if segment:
             _next_second()

@@ -207,7 +207,7 @@ class Listener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 listener.hits.append(self.path)
                 if listener.to:
                     self.send_response(302)

@@ -138,7 +138,7 @@ class _Trap:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # noqa: ANN204 - pickle protocol
+    def __reduce__(self):
         return (open, (str(self.marker), "w"))
 
 

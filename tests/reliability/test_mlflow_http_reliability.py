@@ -54,7 +54,7 @@ def truth(sqlite_copy: Path, experiments: list[str] | None = None) -> pd.DataFra
     return MlflowSource(f"sqlite:///{sqlite_copy}").read_runs(experiments)
 
 
-def runs_page(offset: int):  # noqa: ANN201
+def runs_page(offset: int):
     """A rule matcher: the runs/search request of the page at ``offset``."""
     return lambda seen: seen.path == RUNS_SEARCH and seen.page_offset == offset
 
@@ -147,7 +147,7 @@ def test_B3_hanging_or_dripping_server_times_out_within_the_budget(behaviour):
 # --- B4: transient and persistent errors ----------------------------------------------------
 
 
-def _failing(match, status: int, times: int | None):  # noqa: ANN001, ANN202
+def _failing(match, status: int, times: int | None):
     left = {"n": times}
 
     def rule(seen: Seen) -> Reply | None:
@@ -325,7 +325,7 @@ def test_B9_page_size_above_the_limit_is_never_sent_and_the_servers_refusal_is_c
 
 
 @pytest.fixture
-def changing_experiment(mlflow_stores):  # noqa: ANN201
+def changing_experiment(mlflow_stores):
     """An experiment of this test's own on the session server (deleted afterwards)."""
     from mlflow import MlflowClient
 
@@ -353,7 +353,7 @@ class Changing:
     ids: list[str]
 
 
-def _once(action):  # noqa: ANN001, ANN202
+def _once(action):
     done = {"yes": False}
 
     def after(seen: Seen, body: bytes) -> None:

@@ -23,7 +23,7 @@ from runreview.reports.build import make_snapshot, render_report
 from runreview.reports.options import ReportOptions
 from runreview.sources.base import SourceError
 from runreview.sources.mlflow import MlflowSource
-from runreview.sources.mlflow_sqlite import known_schema
+from runreview.sources.mlflow.sqlite import known_schema
 from runreview.workspace import Workspace
 from tests.reliability import pdfcheck, stores
 

@@ -67,7 +67,7 @@ def sandbox_children(parent: int) -> list[int]:
     return found
 
 
-def wait_for(condition, seconds: float, what: str):  # noqa: ANN001, ANN201
+def wait_for(condition, seconds: float, what: str):
     """Poll ``condition()`` until it is truthy (returned) or ``seconds`` pass (fail)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runreview.contract import SEVERITY_WARNING, Finding
+from runreview.contract import Finding, Severity
 from runreview.reports.build import BuiltReport, make_snapshot, render_report
 from runreview.reports.manifest import MANIFEST_NAME, sha256_hex, snapshot_hash
 from runreview.reports.options import ReportOptions
@@ -62,7 +62,7 @@ def render_kind(ws: Workspace, kind: str, folder: Path, experiment: str) -> Rend
     options = ReportOptions(kind=kind, now=NOW, since=None, experiments=(experiment,))
     snapshot = make_snapshot(ws, options, lambda m, f: None)
     snapshot.findings.append(
-        Finding(SEVERITY_WARNING, "tensorboard:/logs", "file unreadable", path=LONE_SURROGATE)
+        Finding(Severity.WARNING, "tensorboard:/logs", "file unreadable", path=LONE_SURROGATE)
     )
     errors = _Errors()
     logging.getLogger("weasyprint").addHandler(errors)

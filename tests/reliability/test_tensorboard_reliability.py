@@ -1,8 +1,8 @@
 """RELIABILITY.md section C (TensorBoard event files): the cases whose required behaviour
 no test in ``tests/sources`` asserted. Real event files from real writers
-(``runreview.tbwrite``, TensorBoard's own ``EventFileWriter``), real directory trees, the
-real source, workspace, analysis, chart and CLI; nothing is mocked. The case -> test
-table is in this folder's README.
+(``runreview.sources.tensorboard.tfrecord.write``, TensorBoard's own ``EventFileWriter``),
+real directory trees, the real source, workspace, analysis, chart and CLI; nothing is
+mocked. The case -> test table is in this folder's README.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ import runreview
 from runreview.analysis.leaderboard import leaderboard
 from runreview.analysis.overlay import DEFAULT_MAX_POINTS, overlay_frame
 from runreview.charts import overlay_chart
-from runreview.contract import SEVERITY_ERROR, SEVERITY_WARNING
-from runreview.sources import tb_cache, tb_files, tb_state, tfrecord
-from runreview.sources.tensorboard import KIND_REPLACED, TensorBoardSource
-from runreview.tbwrite import EventWriter
+from runreview.contract import FindingKind, Severity
+from runreview.sources.tensorboard import TensorBoardSource
+from runreview.sources.tensorboard import cache as tb_cache
+from runreview.sources.tensorboard import files as tb_files
+from runreview.sources.tensorboard import state as tb_state
+from runreview.sources.tensorboard.tfrecord.write import EventWriter
 from runreview.workspace import Workspace
 from tests.sources import tb_writers as tw
 
@@ -61,12 +63,12 @@ def test_C3_records_after_a_corrupt_one_read_in_a_later_poll_are_flagged(tmp_pat
     path.write_bytes(bytes(data))
     source = TensorBoardSource(tmp_path / "logs", cache=False)
     assert [s for s, _ in _series(source.read_history(), "r", "x")] == list(range(9))
-    assert [f.kind for f in source.findings] == [tfrecord.KIND_DATA_CRC]
+    assert [f.kind for f in source.findings] == [FindingKind.DATA_CRC_MISMATCH]
 
     tw.write_records(str(path), [tw.scalar_event("x", s, s) for s in range(10, 15)], mode="ab")
     assert [s for s, _ in _series(source.read_history(), "r", "x")] == [*range(9), *range(10, 15)]
-    [flagged] = [f for f in source.findings if f.kind == tfrecord.KIND_AFTER_CORRUPT]
-    assert flagged.record == 10 and flagged.severity == SEVERITY_WARNING
+    [flagged] = [f for f in source.findings if f.kind == FindingKind.AFTER_CORRUPT_RECORD]
+    assert flagged.record == 10 and flagged.severity == Severity.WARNING
     assert flagged.message.startswith("5 more record(s) after an earlier corrupt record")
 
 
@@ -95,8 +97,8 @@ def test_C5_huge_declared_length_in_one_run_allocates_nothing_and_other_runs_loa
     assert peak < 16 * 1024 * 1024
     assert _series(history, "good", "loss") == [(0, 3.0), (1, 2.0), (2, 1.0)]
     assert _series(history, "bad", "loss") == [(0, 5.0), (1, 4.0)]
-    [cap] = [f for f in source.findings if f.kind == tfrecord.KIND_LENGTH_CAP]
-    assert cap.severity == SEVERITY_ERROR and cap.path == str(writer.path)
+    [cap] = [f for f in source.findings if f.kind == FindingKind.RECORD_TOO_LONG]
+    assert cap.severity == Severity.ERROR and cap.path == str(writer.path)
     assert "record length exceeds cap" in cap.message and f"length {2**40}" in cap.message
 
 
@@ -237,8 +239,8 @@ def test_C12_file_rewritten_in_place_is_reread_without_mixing_offsets(
     assert os.stat(path).st_ino == before.st_ino
 
     assert _series(source.read_history(), "r", "x") == list(enumerate(new_values))
-    [warning] = [f for f in source.findings if f.kind == KIND_REPLACED]
-    assert warning.severity == SEVERITY_WARNING and warning.path == str(path)
+    [warning] = [f for f in source.findings if f.kind == FindingKind.FILE_REPLACED]
+    assert warning.severity == Severity.WARNING and warning.path == str(path)
     assert "rewritten in place" in warning.message
     assert "data re-read from the start" in warning.message
 
@@ -308,7 +310,7 @@ def _fast_tmp() -> str | None:
 
 def _build_big_logdir(root: Path) -> BigLogdir:
     """``C15_DIRS`` run directories; every ``C15_EVENT_EVERY``-th gets an event file
-    written by ``runreview.tbwrite`` (two points of ``loss``)."""
+    written by ``runreview.sources.tensorboard.tfrecord.write`` (two points of ``loss``)."""
     logdir, last = root / "logs", {}
     logdir.mkdir()
     per_group = C15_DIRS // C15_GROUPS
@@ -479,12 +481,12 @@ def _comparable(state: tb_state.FileState) -> dict:
         "where": (state.next_offset, state.next_index, state.corrupt, state.size),
         "content": (state.crc, state.tail, state.wall_min, state.wall_max),
         "status": [f.message for f in state.status],
-        "kinds": sorted({f.kind for f in problems} - {tfrecord.KIND_AFTER_CORRUPT}),
-        "after_corrupt": any(f.kind == tfrecord.KIND_AFTER_CORRUPT for f in problems),
+        "kinds": sorted({f.kind for f in problems} - {FindingKind.AFTER_CORRUPT_RECORD}),
+        "after_corrupt": any(f.kind == FindingKind.AFTER_CORRUPT_RECORD for f in problems),
         "problems": sorted(
             (f.kind, f.offset, f.record)
             for f in problems
-            if f.kind != tfrecord.KIND_AFTER_CORRUPT and f.offset is not None
+            if f.kind != FindingKind.AFTER_CORRUPT_RECORD and f.offset is not None
         ),
     }
 

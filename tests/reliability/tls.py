@@ -46,7 +46,7 @@ def _certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _context(folder: Path, name: str, cert: x509.Certificate, key) -> ssl.SSLContext:  # noqa: ANN001
+def _context(folder: Path, name: str, cert: x509.Certificate, key) -> ssl.SSLContext:
     cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
