@@ -12,9 +12,9 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from runreview import capture, contract
+from runreview.demo.mlflow_writer import global_tracking_uri
 
 SECRET = "S3cr3t-pass"
 
@@ -229,7 +229,7 @@ def test_log_environment_collects_by_default_and_accepts_a_run_object(
 def test_log_confusion_matrix_into_the_active_mlflow_run(
     tracking_uri: str, run_id: str, tmp_path: Path
 ) -> None:
-    with _use_tracking_uri(tracking_uri), mlflow.start_run(run_id=run_id):
+    with global_tracking_uri(tracking_uri), mlflow.start_run(run_id=run_id):
         written = capture.log_confusion_matrix([1, 0, 1, 1], [1, 0, 0, 1])
 
     assert written == {"labels": ["0", "1"], "matrix": [[1, 0], [1, 2]]}
