@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 import struct
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +32,6 @@ from runreview.demo import (
     build_demo,
     log_loss,
 )
-from runreview.demo.mlflow_writer import global_tracking_uri
 from runreview.demo.plan import run_specs
 from runreview.demo.training import load_split, train
 from runreview.sources.tensorboard.tfrecord.write import EventWriter
@@ -420,18 +421,41 @@ def test_a_bad_configuration_raises_instead_of_failing_the_run() -> None:
     assert train(spec, split).error is None
 
 
-def test_global_tracking_uri_is_put_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import mlflow
+GLOBAL_URI_CHECK = """
+import os, sys
+import mlflow
+from runreview.demo.mlflow_writer import global_tracking_uri
 
-    uri = f"sqlite:///{tmp_path / 'demo.db'}"
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    default = mlflow.get_tracking_uri()
-    with global_tracking_uri(uri):
-        assert mlflow.get_tracking_uri() == uri
-    assert mlflow.get_tracking_uri() == default and "MLFLOW_TRACKING_URI" not in os.environ
+uri = sys.argv[1]
+default = mlflow.get_tracking_uri()
+with global_tracking_uri(uri):
+    assert mlflow.get_tracking_uri() == uri
+assert mlflow.get_tracking_uri() == default and "MLFLOW_TRACKING_URI" not in os.environ
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///exported")  # still read after the block
-    assert mlflow.get_tracking_uri() == "file:///exported"
-    with global_tracking_uri(uri):
-        assert mlflow.get_tracking_uri() == uri
-    assert mlflow.get_tracking_uri() == os.environ["MLFLOW_TRACKING_URI"] == "file:///exported"
+os.environ["MLFLOW_TRACKING_URI"] = "file:///exported"  # still read after the block
+assert mlflow.get_tracking_uri() == "file:///exported"
+with global_tracking_uri(uri):
+    assert mlflow.get_tracking_uri() == uri
+assert mlflow.get_tracking_uri() == os.environ["MLFLOW_TRACKING_URI"] == "file:///exported"
+
+mlflow.set_tracking_uri("file:///explicit")  # an explicit URI is replaced, then set back
+with global_tracking_uri(uri):
+    assert mlflow.get_tracking_uri() == uri
+assert mlflow.get_tracking_uri() == "file:///explicit"
+print("ok")
+"""
+
+
+def test_global_tracking_uri_is_put_back(tmp_path: Path) -> None:
+    """In a fresh interpreter: MLflow's tracking URI is process-global state that other
+    tests in this worker may have set."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [sys.executable, "-c", GLOBAL_URI_CHECK, f"sqlite:///{tmp_path / 'demo.db'}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"

@@ -37,8 +37,8 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import struct
-import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -343,9 +343,11 @@ class EventFileCache:
         """Write the entry of ``state`` (atomically); returns its size. Raises OSError."""
         pieces = encode_entry(state, uri, time.time_ns())
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=self.folder)
+        # The name is chosen before the file exists and created inside the try: a Ctrl-C
+        # between mkstemp's return and the try used to leave a temp file behind (C15).
+        tmp = self.folder / f".tmp-{secrets.token_hex(8)}{SUFFIX}"
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "xb") as fh:
                 for piece in pieces:
                     fh.write(piece)
                 size = fh.tell()
