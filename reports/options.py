@@ -40,7 +40,7 @@ class ReportOptions:
         if self.goal not in (None, "min", "max"):
             raise ValueError(f"--goal must be min or max, not {self.goal!r}")
         if self.top_n < 1:
-            raise ValueError("top_n must be at least 1")
+            raise ValueError(f"--top must be 1 or more, not {self.top_n}")
 
     @property
     def now_utc(self) -> datetime:
@@ -48,8 +48,15 @@ class ReportOptions:
         return to_utc(self.now)
 
     def period(self) -> tuple[datetime | None, datetime]:
-        """(since, until) in UTC; since is None when the report covers all time."""
-        until = to_utc(self.until) if self.until else self.now_utc
+        """(since, until) in UTC; since is None when the report covers all time.
+
+        ``until`` is a date or a span before ``now`` (``1d``), as ``since`` is."""
+        if not self.until:
+            until = self.now_utc
+        elif isinstance(self.until, str):
+            until = parse_since(self.until, self.now_utc)
+        else:
+            until = to_utc(self.until)
         since = parse_since(self.since, self.now_utc) if self.since else None
         return since, until
 

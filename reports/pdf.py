@@ -152,8 +152,10 @@ def write_atomically(data: bytes, target: Path) -> None:
     """Write ``data`` to ``target`` through a temporary file and a rename.
 
     A failure (disk full, read-only folder, a kill mid-write) leaves nothing under the
-    final name. The temporary name carries the writer's process id, so temporary files
-    left by a writer that was killed are removed by the next write to the same target.
+    final name. The file gets the mode a plain ``open`` would give it (``0o666`` less the
+    umask), not the temporary file's private ``0o600``. The temporary name carries the
+    writer's process id, so temporary files left by a writer that was killed are removed by
+    the next write to the same target.
     """
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
@@ -170,6 +172,7 @@ def write_atomically(data: bytes, target: Path) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~current_umask())
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except OSError as exc:
@@ -178,6 +181,21 @@ def write_atomically(data: bytes, target: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status``) where the
+    system says it; else set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def remove_stale_parts(target: Path) -> list[Path]:

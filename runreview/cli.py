@@ -65,38 +65,109 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"runreview {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    runs = sub.add_parser("runs", help="list runs (the runs frame)")
+    runs = sub.add_parser(
+        "runs",
+        help="list runs (the runs frame)",
+        description="List every run of the given sources, one row per run: parameters, "
+        "tags and each metric's last value.",
+    )
     _add_sources(runs)
-    runs.add_argument("--experiment", action="append", dest="experiments", metavar="NAME")
-    runs.add_argument("--format", choices=("csv", "json", "table"), default="table")
+    runs.add_argument(
+        "--experiment",
+        action="append",
+        dest="experiments",
+        metavar="NAME",
+        help="only runs of this experiment (repeatable; default: every experiment)",
+    )
+    runs.add_argument(
+        "--format",
+        choices=("csv", "json", "table"),
+        default="table",
+        help="output format (default: %(default)s)",
+    )
     runs.set_defaults(func=cmd_runs)
 
-    history = sub.add_parser("history", help="every logged metric point (the history frame)")
+    history = sub.add_parser(
+        "history",
+        help="every logged metric point (the history frame)",
+        description="Print every logged metric point (run, metric, step, value, time) of "
+        "the given sources.",
+    )
     _add_sources(history)
-    history.add_argument("--metric", action="append", dest="metrics", metavar="NAME")
-    history.add_argument("--run", action="append", dest="run_ids", metavar="RUN_ID")
-    history.add_argument("--format", choices=("csv", "json"), default="csv")
+    history.add_argument(
+        "--metric",
+        action="append",
+        dest="metrics",
+        metavar="NAME",
+        help="only this metric (repeatable; default: every metric)",
+    )
+    history.add_argument(
+        "--run",
+        action="append",
+        dest="run_ids",
+        metavar="RUN_ID",
+        help="only this run, by id (repeatable; default: every run)",
+    )
+    history.add_argument(
+        "--format",
+        choices=("csv", "json"),
+        default="csv",
+        help="output format (default: %(default)s)",
+    )
     history.set_defaults(func=cmd_history)
 
-    check = sub.add_parser("check", help="list every problem in the sources; exit 1 if any")
+    check = sub.add_parser(
+        "check",
+        help="list every problem in the sources; exit 1 if any",
+        description="Read every run and point of the given sources and list each problem "
+        "found (damaged files, unreadable runs); exit 1 if there is any.",
+    )
     _add_sources(check)
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="output format (default: %(default)s)",
+    )
     check.set_defaults(func=cmd_check)
 
-    demo = sub.add_parser("demo", help="build the demo workspace (real scikit-learn runs)")
-    demo.add_argument("--dir", default=settings.DEMO_DIR.value(), help="target folder")
-    demo.add_argument("--seed", type=int, default=0)
+    demo = sub.add_parser(
+        "demo",
+        help="build the demo workspace (real scikit-learn runs)",
+        description="Build a demo workspace: an MLflow store and a TensorBoard logdir of "
+        "real scikit-learn runs spread over the five weeks before --now.",
+    )
+    demo.add_argument(
+        "--dir",
+        default=settings.DEMO_DIR.value(),
+        help="target folder (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=0, help="random seed of the runs (default: %(default)s)"
+    )
     demo.add_argument("--force", action="store_true", help="replace an existing demo workspace")
-    demo.add_argument("--now", help="end of the demo timeline, ISO-8601 (default: today, UTC)")
+    demo.add_argument(
+        "--now",
+        help="end of the demo timeline, an ISO-8601 date or time (default: today, UTC)",
+    )
     demo.add_argument(
         "--if-missing", action="store_true", help="do nothing when a complete demo is there"
     )
     demo.set_defaults(func=cmd_demo)
 
-    app = sub.add_parser("app", help="serve the Streamlit app on the given sources")
+    app = sub.add_parser(
+        "app",
+        help="serve the Streamlit app on the given sources",
+        description="Serve the Streamlit app on the given sources (on the demo workspace, "
+        "built when missing, when no source is given).",
+    )
     _add_sources(app)
-    app.add_argument("--port", type=int, default=8501)
-    app.add_argument("--address", default="localhost")
+    app.add_argument(
+        "--port", type=int, default=8501, help="port to listen on (default: %(default)s)"
+    )
+    app.add_argument(
+        "--address", default="localhost", help="address to listen on (default: %(default)s)"
+    )
     app.set_defaults(func=cmd_app)
 
     for register in _extra_commands():
@@ -165,6 +236,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     """``runreview runs``."""
     ws = open_workspace(args)
     frame = ws.checked(lambda w: w.runs(args.experiments, progress=_progress(sys.stderr)))
+    check_experiments(ws, frame, args.experiments)
     write_frame(frame, args.format, sys.stdout)
     _warn_findings(ws)
     return EXIT_OK
@@ -175,9 +247,67 @@ def cmd_history(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     progress = _progress(sys.stderr)
     frame = ws.checked(lambda w: w.history(args.metrics, args.run_ids, progress=progress))
+    _check_history_names(ws, frame, args.metrics, args.run_ids)
     write_frame(frame, args.format, sys.stdout)
     _warn_findings(ws)
     return EXIT_OK
+
+
+# --- checking the names a user gave -------------------------------------------------------
+
+
+def check_experiments(ws, runs, experiments: Sequence[str] | None) -> None:
+    """Raise :class:`CliError` when an ``--experiment`` has no runs in ``runs`` (the runs
+    read for ``experiments``), naming the experiments there are."""
+    from runreview.analysis.names import experiment_names, unknown_names
+
+    found = set(experiment_names(runs))
+    if not experiments or all(e in found for e in experiments):
+        return
+    every = ws.checked(lambda w: w.runs())  # only on this error path: what is there
+    message = unknown_names(
+        experiments, experiment_names(every), "--experiment", noun="experiment",
+        scope="with runs in the sources",
+    )  # fmt: skip
+    if message:
+        raise CliError(message)
+
+
+def check_run_ids(runs, run_ids: Sequence[str] | None, scope: str = "in the sources") -> None:
+    """Raise :class:`CliError` when a ``--run`` is not the id of one of ``runs`` (a run
+    name given instead is answered with its id)."""
+    from runreview.analysis.names import run_ids as ids_of
+    from runreview.analysis.names import run_name_aliases, unknown_names
+
+    message = unknown_names(
+        run_ids, ids_of(runs), "--run", noun="run id", scope=scope,
+        aliases=run_name_aliases(runs), alias_noun="run name",
+    )  # fmt: skip
+    if message:
+        raise CliError(message)
+
+
+def check_metrics(runs, metrics: Sequence[str] | None) -> None:
+    """Raise :class:`CliError` when a metric is not logged by any of ``runs``."""
+    from runreview.analysis.names import metric_names, unknown_names
+
+    message = unknown_names(metrics, metric_names(runs), "--metric", noun="metric")
+    if message:
+        raise CliError(message)
+
+
+def _check_history_names(ws, history, metrics, run_ids) -> None:
+    """``history --metric/--run``: every name must exist. The runs are read only when a
+    name has no points (a run may exist and have none)."""
+    if not metrics and not run_ids:
+        return
+    got_metrics = set(history["metric"].astype(str)) if metrics else set()
+    got_runs = set(history["run_id"].astype(str)) if run_ids else set()
+    if all(m in got_metrics for m in metrics or ()) and all(r in got_runs for r in run_ids or ()):
+        return
+    runs = ws.checked(lambda w: w.runs())
+    check_run_ids(runs, run_ids)
+    check_metrics(runs[runs["run_id"].isin(run_ids)] if run_ids else runs, metrics)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -215,13 +345,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo = build_demo(
             target, seed=args.seed, progress=_progress(sys.stderr), now=now, overwrite=args.force
         )
-    except FileExistsError as exc:
-        raise CliError(f"{exc} (pass --force to rebuild a demo workspace there)") from exc
+    except FileExistsError:
+        raise CliError(_demo_dir_problem(target, args.force)) from None
     print(f"Demo workspace built in {target} ({demo.total_runs} runs)")
     print(f"  MLflow store:       {demo.tracking_uri}")
     print(f"  TensorBoard logdir: {demo.logdir}")
     print(f"Try: runreview runs --tracking-uri {demo.tracking_uri} --logdir {demo.logdir}")
     return EXIT_OK
+
+
+def _demo_dir_problem(target: Path, force: bool) -> str:
+    """Why the demo cannot be built in ``target``, with a hint that works."""
+    from runreview.demo import MARKER_FILE
+
+    if target.exists() and not target.is_dir():
+        return f"--dir {target} is not a folder; choose a new or empty folder"
+    if (target / MARKER_FILE).is_file() and not force:
+        return (
+            f"--dir {target} already holds a demo workspace; pass --force to rebuild it, "
+            "or --if-missing to keep a complete one"
+        )
+    return f"--dir {target} is not empty and holds no demo workspace; choose a new or empty folder"
 
 
 def _demo_now(text: str | None):
@@ -230,9 +374,12 @@ def _demo_now(text: str | None):
     from datetime import UTC, datetime
 
     if text:
-        from runreview.analysis.periods import to_utc
+        from runreview.analysis.periods import PeriodError, date_option
 
-        return to_utc(text)
+        try:
+            return date_option("--now", text)
+        except PeriodError as exc:
+            raise CliError(str(exc)) from None
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -305,10 +452,15 @@ def write_frame(frame, fmt: str, stream: TextIO) -> None:
 
 
 def _warn_findings(ws) -> None:
-    findings = ws.findings()
-    if findings:
+    """Point at ``runreview check`` when the read met problems that it lists (warnings and
+    errors; notes such as "experiment not in this store" are not problems)."""
+    from runreview.contract import Severity
+
+    problems = [f for f in ws.findings() if f.severity != Severity.INFO]
+    if problems:
         print(
-            f"runreview: {len(findings)} problem(s) while reading; `runreview check` lists them",
+            f"runreview: {len(problems)} problem(s) while reading; "
+            "`runreview check` with the same sources lists them",
             file=sys.stderr,
         )
 
@@ -343,9 +495,12 @@ def _describe(exc: Exception) -> str:
 
     if isinstance(exc, CliError | SourceError):
         return str(exc)
-    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
-        return f"{exc.strerror}: {exc.filename}"
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    message = str(exc).strip().splitlines()
+    if message:
+        return message[0]
+    return f"unexpected error; set {settings.DEBUG.env}=1 to see where"
 
 
 if __name__ == "__main__":  # pragma: no cover

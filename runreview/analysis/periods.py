@@ -25,6 +25,9 @@ UNITS = {
     **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), 604800),
 }
 ACCEPTED = "a duration such as 24h, 7d or 2w (units s, m, h, d, w), or an ISO date/datetime"
+#: The accepted forms of a date option, for messages.
+DATE_FORMS = "an ISO-8601 date or time (2026-11-20, 2026-11-20T09:00Z)"
+SPAN_FORMS = "a span before --now (7d, 2w, 24h)"
 
 
 class PeriodError(ValueError):
@@ -57,6 +60,58 @@ def parse_since(text: str, now: datetime) -> datetime:
         return to_utc(datetime.fromisoformat(text.strip()))
     except ValueError as error:
         raise PeriodError(f"cannot read {text!r} as a period start; use {ACCEPTED}") from error
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 date (midnight) or date and time, in UTC (naive means UTC).
+
+    Unlike :func:`to_utc` nothing else is read ("today", "Nov 20"): raises ``PeriodError``.
+    """
+    try:
+        return to_utc(datetime.fromisoformat(text.strip()))
+    except ValueError as error:
+        raise PeriodError(f"{text!r} is not a date; use {DATE_FORMS}") from error
+
+
+def date_option(option: str, text: str, now: datetime | None = None) -> datetime:
+    """The time a date option (``--since``, ``--until``, ``--now``) names.
+
+    With ``now``, a span (``7d``) counts back from it, as for :func:`parse_since`; without,
+    only an ISO-8601 date or time is read. Raises ``PeriodError`` with one line naming the
+    option, the value and the accepted forms.
+    """
+    try:
+        return parse_since(text, now) if now is not None else parse_time(text)
+    except PeriodError:
+        forms = f"{DATE_FORMS} or {SPAN_FORMS}" if now is not None else DATE_FORMS
+        raise PeriodError(f"{option}: {text!r} is not a date; use {forms}") from None
+
+
+def short_time(moment: datetime) -> str:
+    """``2026-11-20T09:00Z`` (seconds only when there are any), UTC."""
+    moment = to_utc(moment)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second else "%Y-%m-%dT%H:%MZ")
+
+
+def period_problem(
+    since: datetime | None,
+    until: datetime,
+    now: datetime,
+    labels: tuple[str, str, str] = ("--since", "--until", "--now"),
+) -> str | None:
+    """``None`` for a period that can hold runs; else one line on what is wrong with it.
+
+    A period is wrong when it ends after ``now`` or starts at or after its end. ``labels``
+    name the three times as the user wrote them (option and value).
+    """
+    since_label, until_label, now_label = labels
+    if until > now:
+        return f"{until_label} is after {now_label}"
+    if since is not None and since > now:
+        return f"{since_label} is after {now_label}"
+    if since is not None and since >= until:
+        return f"{since_label} is not before {until_label}"
+    return None
 
 
 def utc_timestamp(moment: datetime | pd.Timestamp | str) -> pd.Timestamp:
