@@ -27,6 +27,10 @@ def assemble(snapshot: Snapshot, options: ReportOptions) -> ReportContent:
     direction = options.goal or (metric_direction(metric) if metric else "max")
     cells = Cells()
     since, until = options.period()
+    if options.kind == "audit":
+        # An audit is the full record: every run in scope started up to ``until``; a period
+        # start (the CLI's default --since 7d) does not narrow it, so none is stated.
+        since = None
     content = ReportContent(kind=options.kind, context={})
     ctx = content.context
     ctx.update(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from runreview.contract import (
     RunKey,
     run_keys,
 )
-from runreview.reports.content import ReportContent, add_overlay
+from runreview.reports.content import SCORE_MODE, ReportContent, add_overlay
 from runreview.reports.format import Cells, num, when
 from runreview.reports.options import ReportOptions
 from runreview.reports.snapshot import Snapshot
@@ -53,8 +55,9 @@ def audit(
 ) -> pd.DataFrame:
     """One section per run (ids, status, times, user, params, metrics, tags, environment,
     datasets, model versions, artifacts) and the appendix table of all runs."""
-    since, until = options.period()
+    _, until = options.period()  # every run up to ``until``: the audit ignores a period start
     runs = runs_until(snapshot.runs, until).sort_values(["start_time", "run_id"], kind="mergesort")
+    content.context["run_count"] = len(runs)
     best = _best_values(snapshot.history, direction_of=lambda m: _direction(m, metric, direction))
     content.context["runs"] = [
         _run_section(row, snapshot, best, cells) for _, row in runs.iterrows()
@@ -98,12 +101,13 @@ def _add_spreads(
     names = ([metric] if metric in present else []) + sorted(present - {metric})
     marked, label = None, ""
     if metric in present:
-        board = leaderboard(runs, snapshot.history, metric, direction, mode="best")
+        board = leaderboard(runs, snapshot.history, metric, direction, mode=SCORE_MODE)
         if not board.empty:
             top = board.iloc[0]
             marked = (top["source_uri"], top["run_id"])
             label = (
-                f"the best run by {metric}, {charts.series_label(top['run_name'], top['run_id'])}"
+                f"the top run by the last logged value of {metric}, "
+                f"{charts.series_label(top['run_name'], top['run_id'])}"
             )
     charted = []
     for name in names[:MAX_SPREAD_CHARTS]:
@@ -150,7 +154,7 @@ def _run_section(row: pd.Series, snapshot: Snapshot, best: dict, cells: Cells) -
         **_pairs(row, PARAM_PREFIX, "params", rid, cells),
         **_metric_listing(_metric_rows(row, key, best)),
         **_pairs(row, TAG_PREFIX, "tags", rid, cells),
-        "environment": padded(_env_rows(env, cells)) if env is not None else [],
+        **_environment(env, cells),
         "packages": len(env.packages) if env is not None else 0,
         "git": _git(env, cells) if env is not None else None,
         "datasets": [_dataset(d, cells) for d in details.get("datasets", [])],
@@ -171,6 +175,13 @@ def _run_section(row: pd.Series, snapshot: Snapshot, best: dict, cells: Cells) -
     }
     section["identity"] = _identity(section)
     return section
+
+
+def _environment(env: Environment | None, cells: Cells) -> dict[str, Any]:
+    if env is None:
+        return {"environment": [], "env_origin": ""}
+    rows, usual = _env_rows(env, cells)
+    return {"environment": padded(rows), "env_origin": usual}
 
 
 def _identity(section: dict[str, Any]) -> list[dict[str, str]]:
@@ -198,7 +209,7 @@ def _pairs(row: pd.Series, prefix: str, kind: str, rid: str, cells: Cells) -> di
     }
     where = f"{kind[:-1]} of {rid}"
     shown = [
-        {"key": cells(k, where, limit=100), "value": cells(v, where)}
+        {"key": cells(k, where, limit=100), "value": cells(_plain(k, v, where, cells), where)}
         for k, v in list(values.items())[:MAX_PAIRS_SHOWN]
     ]
     hidden = len(values) - len(shown)
@@ -211,6 +222,24 @@ def _pairs(row: pd.Series, prefix: str, kind: str, rid: str, cells: Cells) -> di
             "of their sorted JSON",
         )
     return {kind: padded(shown), f"{kind}_more": hidden}
+
+
+#: Tags whose values are markdown (MLflow's run description).
+MARKDOWN_TAGS = frozenset({"mlflow.note.content"})
+_EMPHASIS = re.compile(r"(\*\*|__|`)(.+?)\1", re.DOTALL)
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
+
+
+def _plain(key: str, value: Any, where: str, cells: Cells) -> Any:
+    """A markdown tag's value as text (emphasis, code marks and heading marks dropped,
+    links as ``text (url)``); the change is listed in the appendix."""
+    if key not in MARKDOWN_TAGS or not isinstance(value, str):
+        return value
+    text = _HEADING.sub("", _LINK.sub(r"\1 (\2)", _EMPHASIS.sub(r"\2", value)))
+    if text != value:
+        cells.note(where, value, "markdown formatting shown as plain text")
+    return text
 
 
 def padded(rows: list[dict[str, str]], field: str = "key") -> list[dict[str, str]]:
@@ -248,17 +277,27 @@ def _metric_rows(row: pd.Series, key: RunKey, best: dict) -> list[dict[str, str]
     return out
 
 
-def _env_rows(env: Environment, cells: Cells) -> list[dict[str, str]]:
+def _env_rows(env: Environment, cells: Cells) -> tuple[list[dict[str, str]], str]:
+    """The environment's values and where most of them were found (stated once for the
+    block); a value found elsewhere keeps its own origin."""
     skip = {ENV_GIT_DIFF}
-    return [
+    items = [(k, v, _origin(k, o)) for k, (v, o) in sorted(env.values.items()) if k not in skip]
+    common = Counter(o for _, _, o in items).most_common(1)
+    usual = common[0][0] if common else ""
+    rows = [
         {
             "key": k,
             "value": cells(v, f"environment {k}", limit=200),
-            "origin": cells(o, "origin", limit=160),
+            "origin": "" if o == usual else cells(o, "origin", limit=160),
         }
-        for k, (v, o) in sorted(env.values.items())
-        if k not in skip
+        for k, v, o in items
     ]
+    return rows, cells(usual, "origin", limit=160)
+
+
+def _origin(key: str, origin: str) -> str:
+    """``origin`` without a trailing ``(key)`` naming the value itself."""
+    return origin.removesuffix(f" ({key})")
 
 
 def _git(env: Environment, cells: Cells) -> dict[str, str] | None:
@@ -275,10 +314,25 @@ def _git(env: Environment, cells: Cells) -> dict[str, str] | None:
 
 
 def _dataset(item: dict[str, Any], cells: Cells) -> dict[str, str]:
-    return {
-        k: cells(item.get(k) or "", f"dataset {k}", limit=160)
-        for k in ("name", "digest", "source_type", "source")
-    }
+    shown = {k: item.get(k) or "" for k in ("name", "digest", "source_type", "source")}
+    shown["source"] = readable_source(shown["source"])
+    return {k: cells(v, f"dataset {k}", limit=160) for k, v in shown.items()}
+
+
+def readable_source(source: Any) -> Any:
+    """A dataset source as a URL or path: MLflow stores it as JSON (``{"url": ...}``); a
+    one-entry object shows its value, other JSON objects as ``key: value`` pairs."""
+    if not isinstance(source, str) or not source.startswith("{"):
+        return source
+    try:
+        data = json.loads(source)
+    except ValueError:
+        return source
+    if not isinstance(data, dict) or not data:
+        return source
+    if len(data) == 1:
+        return str(next(iter(data.values())))
+    return "; ".join(f"{k}: {v}" for k, v in data.items())
 
 
 def _model(item: dict[str, Any], cells: Cells) -> dict[str, str]:

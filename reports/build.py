@@ -13,13 +13,14 @@ from runreview.analysis.leaderboard import choose_metric, leaderboard, metric_di
 from runreview.contract import RunKey, run_keys
 from runreview.progress import Progress
 from runreview.reports.assemble import assemble
-from runreview.reports.content import ReportContent
+from runreview.reports.content import SCORE_MODE, ReportContent
 from runreview.reports.manifest import MANIFEST_NAME, build_manifest, manifest_bytes
 from runreview.reports.options import ReportOptions, iso
 from runreview.reports.pdf import FetchLog, write_atomically
 from runreview.reports.render import chart_svg, render_html
 from runreview.reports.sandbox import render_pdf_limited
 from runreview.reports.snapshot import Snapshot, read_snapshot
+from runreview.reports.weekly import contest_keys
 from runreview.sources.base import SourceError
 from runreview.workspace import Workspace
 
@@ -47,8 +48,10 @@ def detail_runs_for(options: ReportOptions) -> Callable[[pd.DataFrame, pd.DataFr
         if options.kind == "audit" or not metric:
             return keys
         direction = options.goal or metric_direction(metric)
-        board = leaderboard(runs, history, metric, direction, mode="best")
-        return run_keys(board)[: max(10, options.top_n * 2)]
+        board = leaderboard(runs, history, metric, direction, mode=SCORE_MODE)
+        top = run_keys(board)[: max(10, options.top_n * 2)]
+        contenders = contest_keys(runs, history, options, metric, direction)
+        return top + [key for key in contenders if key not in top]
 
     return choose
 

@@ -21,11 +21,27 @@ from runreview.analysis.envdiff import env_diff
 from runreview.analysis.importance import param_importance
 from runreview.analysis.overlay import overlay_frame
 from runreview.contract import METRIC_PREFIX, RunKey, Severity
-from runreview.reports.format import Cells, num, run_label, when
+from runreview.reports.format import MISSING, Cells, num, run_label, when
 from runreview.reports.options import ReportOptions, iso
 from runreview.reports.snapshot import Snapshot
 
 MAX_ENV_ROWS = 40
+#: The one score every report ranks and compares runs by: the last logged value of the
+#: headline metric (the model a run ended with, not its best epoch).
+SCORE_MODE = "last"
+
+
+def score_text(metric: str, direction: str) -> str:
+    """The sentence stating the score definition (one per report)."""
+    better = "lower" if direction == "min" else "higher"
+    return f"Score = last logged value of {metric} ({better} is better)."
+
+
+def metric_words(name: str) -> str:
+    """A metric key in plain words: ``val_accuracy`` -> ``validation accuracy``."""
+    words = name.replace(".", " ").replace("/", " ").replace("_", " ").split()
+    plain = {"val": "validation", "train": "training", "acc": "accuracy", "f1": "F1 score"}
+    return " ".join(plain.get(w.lower(), w) for w in words) or name
 
 
 @dataclass
@@ -138,6 +154,7 @@ def board_rows(board: pd.DataFrame, since: Any, cells: Cells) -> list[dict[str, 
                 "value": num(row["value"]),
                 "best_step": "" if pd.isna(row["best_step"]) else str(int(row["best_step"])),
                 "last_value": num(row["last_value"]),
+                "best_value": num(row["best_value"]),
                 "finite": bool(row["finite"]),
                 "new": bool(row.get("is_new", False)),
             }
@@ -274,7 +291,7 @@ def importance_section(runs: pd.DataFrame, metric: str, content: ReportContent) 
     try:
         result = param_importance(runs, metric)
     except ValueError as exc:
-        return {"error": str(exc), "rows": [], "warnings": []}
+        return {"error": str(exc), "rows": [], "warnings": [], "has_missing": False}
     if not result.table["importance_mean"].notna().any():
         chart = None
     else:
@@ -294,6 +311,7 @@ def importance_section(runs: pd.DataFrame, metric: str, content: ReportContent) 
     ]
     return {
         "rows": rows,
+        "has_missing": any(MISSING in r.values() for r in rows),
         "warnings": list(result.warnings),
         "description": result.description,
         "error": None,

@@ -18,27 +18,48 @@ from runreview.reports.text import (
     was_truncated,
 )
 
+#: Shown for a missing or undefined number (NaN); the report says what it means nearby.
+MISSING = "\u2014"
+#: Non-zero numbers smaller than this in magnitude are shown as "< 0.0001" / "> -0.0001".
+SMALLEST = 1e-4
+
 
 def num(value: Any, digits: int = 6) -> str:
-    """A number for a table: NaN and infinities spelled out, never blank."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "NaN" if isinstance(value, float) else ""
+    """A number for people: ``digits`` significant digits in plain notation (never ``e-05``),
+    trailing zeros dropped; tiny non-zero values as ``< 0.0001`` (``> -0.0001``), NaN as
+    :data:`MISSING`, infinities spelled out, a missing value blank."""
+    if value is None:
+        return ""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return clean_text(value)
+    if math.isnan(number):
+        return MISSING
     if math.isinf(number):
         return "+inf" if number > 0 else "-inf"
-    return f"{number:.{digits}g}"
+    if number == 0:
+        return "0"
+    if abs(number) < SMALLEST:
+        return f"< {SMALLEST:.4f}" if number > 0 else f"> -{SMALLEST:.4f}"
+    rounded = float(f"{number:.{digits}g}")
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(rounded))))
+    text = f"{rounded:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
-def signed(value: Any) -> str:
-    """A delta with its sign."""
+def signed(value: Any, digits: int = 4) -> str:
+    """A delta with its sign, formatted like :func:`num`."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return ""
-    return "NaN" if math.isnan(number) else f"{number:+.4g}"
+    text = num(number, digits)
+    if math.isnan(number) or math.isinf(number) or text.startswith(("-", "<", ">")):
+        return text
+    return "\u00b10" if number == 0 else f"+{text}"
 
 
 def when(value: Any) -> str:

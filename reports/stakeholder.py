@@ -3,15 +3,17 @@ no ids or hashes (pure)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from runreview import charts
 from runreview.analysis.leaderboard import leaderboard
+from runreview.analysis.overlay import overlay_frame
 from runreview.analysis.periods import runs_in_period, runs_until
 from runreview.contract import STATUS_FAILED, run_keys
-from runreview.reports.content import ReportContent, add_overlay, history_of
+from runreview.reports.content import SCORE_MODE, ReportContent, history_of, metric_words
 from runreview.reports.format import Cells, day, num, run_label, signed
 from runreview.reports.options import ReportOptions
 from runreview.reports.snapshot import Snapshot
@@ -45,10 +47,17 @@ def stakeholder(
     runs = runs_until(snapshot.runs, until)
     period_runs = runs_in_period(runs, since, until)
     ctx["changes"] = _changes(period_runs)
-    ctx.update(headline=None, top_models=[])
+    ctx.update(
+        headline=None,
+        top_models=[],
+        metric_words=metric_words(metric),
+        score_sentence="",
+        progress_takeaway="",
+        overlay_takeaway="",
+    )
     if not metric or runs.empty:
         return snapshot.history.iloc[0:0]
-    board = leaderboard(runs, snapshot.history, metric, direction, mode="best")
+    board = leaderboard(runs, snapshot.history, metric, direction, mode=SCORE_MODE)
     finite = board[board["finite"]]
     if finite.empty:
         return snapshot.history.iloc[0:0]
@@ -65,12 +74,64 @@ def stakeholder(
         for r in top.to_dict("records")
     ]
     ctx["headline"] = _headline(finite, runs, since, direction, cells)
+    words = metric_words(metric)
+    ctx["metric_words"] = words
+    better = "lower" if direction == "min" else "higher"
+    ctx["score_sentence"] = f"Each model is scored by its final {words}; {better} is better."
     progress = best_so_far(board, runs, direction)
+    ctx["progress_takeaway"] = _progress_takeaway(progress, words)
     if not progress.empty:
-        content.charts["progress"] = charts.progress_chart(progress, metric)
+        content.charts["progress"] = charts.progress_chart(progress, words)
+    values = [num(v, 4) for v in (top["value"].min(), top["value"].max())]
+    ctx["overlay_takeaway"] = (
+        f"The top {len(top)} models end at a {words} of {values[0]}"
+        if values[0] == values[1]
+        else f"The top {len(top)} models end at a {words} between {values[0]} and {values[1]}"
+    ) + "; each line is one model during its training."
     keys = run_keys(top)
-    add_overlay(content, snapshot, keys, metric)
+    _plain_overlay(content, snapshot, keys, metric, words)
     return history_of(snapshot.history, keys, metric)
+
+
+def _progress_takeaway(progress: pd.DataFrame, words: str) -> str:
+    """One sentence: where the best score started and where it is now."""
+    if progress.empty:
+        return ""
+    first, last = progress.iloc[0], progress.iloc[-1]
+    start, now = num(first["best"], 4), num(last["best"], 4)
+    if start == now:
+        return f"The best {words} has been {now} since {day(first['date'])}."
+    changed = progress[progress["best"] == last["best"]].iloc[0]
+    return (
+        f"The best {words} went from {start} ({day(first['date'])}) to {now}, "
+        f"reached on {day(changed['date'])}."
+    )
+
+
+def _plain_overlay(
+    content: ReportContent, snapshot: Snapshot, keys: list, metric: str, words: str
+) -> None:
+    """The top models' learning curves in plain words: runs by name only (a repeated name
+    numbered), the metric spelled out, no smoothing parameters."""
+    result = overlay_frame(snapshot.history, snapshot.runs, [metric], keys, x="step")
+    if result.points.empty:
+        return
+    points = result.points.copy()
+    labels: dict[tuple[str, str], str] = {}
+    for key in dict.fromkeys(zip(points["source_uri"], points["run_id"], strict=True)):
+        name = str(points.loc[(points["source_uri"] == key[0]) & (points["run_id"] == key[1]),
+                              "run_name"].iloc[0])  # fmt: skip
+        taken = set(labels.values())
+        label, n = name, 2
+        while label in taken:
+            label, n = f"{name} ({n})", n + 1
+        labels[key] = label
+    shown = [labels[k] for k in zip(points["source_uri"], points["run_id"], strict=True)]
+    points["run_name"] = shown
+    points["run_id"] = shown  # the legend shows the name alone when it equals the id
+    points["metric"] = words
+    plain = replace(result, points=points, x_title="training step", smoothing="Lines smoothed")
+    content.charts["overlay"] = charts.overlay_chart(plain)
 
 
 def _changes(period_runs: pd.DataFrame) -> list[str]:

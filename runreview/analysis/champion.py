@@ -26,6 +26,8 @@ from runreview.analysis.periods import run_periods, utc_timestamp
 from runreview.contract import METRIC_PREFIX, RUN_KEY_COLUMNS
 
 DELTA_COLUMNS = ["metric", "direction", "champion", "challenger", "delta", "relative", "verdict"]
+#: How a champion or challenger is chosen among runs tied at the same score.
+TIE_BREAK = "earliest finish (end time; then earliest start, then run id)"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class ChampionChallenger:
     challenger: dict[str, Any] | None
     deltas: pd.DataFrame
     same_run: bool = False
+    #: Runs tied at the champion's (challenger's) score, the chosen one included.
+    champion_ties: int = 1
+    challenger_ties: int = 1
+    #: The champion's experiment when the challenger was looked for only there.
+    experiment: str | None = None
 
     @property
     def challenger_wins(self) -> bool | None:
@@ -84,13 +91,18 @@ def champion_challenger(
     until: datetime | pd.Timestamp | str | None = None,
     pool: Literal["period", "all"] = "period",
     directions: Mapping[str, Direction] | None = None,
+    same_experiment: bool = False,
 ) -> ChampionChallenger:
     """Best run started before ``split_time`` vs the best run in the period (or overall).
 
     The period is ``[split_time, until)`` (open-ended without ``until``); ``pool="all"``
     picks the challenger among all runs, which may be the champion itself (``same_run``).
-    Only runs with a finite value can be champion or challenger. ``directions`` overrides
-    the name heuristic per metric in ``deltas``.
+    Only runs with a finite value can be champion or challenger; among runs tied at the
+    best score the one chosen is by :data:`TIE_BREAK` (the tie counts are kept).
+    ``same_experiment`` looks for the challenger only in the champion's experiment (runs
+    of other experiments are trained on other data). ``directions`` overrides the name
+    heuristic per metric in ``deltas``; with ``mode="last"`` the headline row of ``deltas``
+    holds the scores the runs were ranked by.
     """
     metric = metric.removeprefix(METRIC_PREFIX)
     direction = direction or metric_direction(metric)
@@ -98,23 +110,64 @@ def champion_challenger(
     split = utc_timestamp(split_time)
     board = ranked(runs, history, metric, direction, mode, use_column=None)
     board = board.merge(run_periods(runs, split), on=RUN_KEY_COLUMNS, how="left")
+    board = board.merge(_end_times(runs), on=RUN_KEY_COLUMNS, how="left")
     board = board[board["finite"]]
-    champion = _first_row(board[board["period"] == "before"])
-    challenger = _first_row(board if pool == "all" else _in_period(board, until))
+    champion, champion_ties = _pick(board[board["period"] == "before"])
+    candidates = board if pool == "all" else _in_period(board, until)
+    experiment = None
+    if same_experiment and champion is not None:
+        experiment = str(champion["experiment"])
+        candidates = candidates[candidates["experiment"].astype(str) == experiment]
+    challenger, challenger_ties = _pick(candidates)
     same = champion is not None and challenger is not None and _same(champion, challenger)
     deltas = metric_deltas(runs, champion, challenger, directions or {})
-    return ChampionChallenger(metric, direction, mode, split, champion, challenger, deltas, same)
+    if mode == "last" and not deltas.empty:
+        deltas = _headline_as_scored(deltas, metric, champion, challenger)
+    return ChampionChallenger(
+        metric, direction, mode, split, champion, challenger, deltas, same,
+        champion_ties, challenger_ties, experiment,
+    )  # fmt: skip
+
+
+def _end_times(runs: pd.DataFrame) -> pd.DataFrame:
+    """Run key and end time (UTC; NaT when unknown)."""
+    frame = runs[RUN_KEY_COLUMNS].copy()
+    end = runs["end_time"] if "end_time" in runs.columns else pd.Series(pd.NaT, index=runs.index)
+    frame["end_time"] = pd.to_datetime(end, utc=True)
+    return frame
+
+
+def _pick(board: pd.DataFrame) -> tuple[dict[str, Any] | None, int]:
+    """The best row of a ranked board and how many rows tie at its score; ties are broken
+    by :data:`TIE_BREAK` (runs without an end time after those with one)."""
+    if board.empty:
+        return None, 0
+    tied = board[board["value"] == board["value"].iloc[0]]
+    order = tied.sort_values(
+        ["end_time", "start_time", "run_id", "source_uri"], kind="mergesort", na_position="last"
+    )
+    return order.iloc[0].to_dict(), len(tied)
+
+
+def _headline_as_scored(
+    deltas: pd.DataFrame, metric: str, champion: Mapping[str, Any], challenger: Mapping[str, Any]
+) -> pd.DataFrame:
+    """The headline metric's row with the scores the two runs were ranked by, so that one
+    run's score is one number wherever it is shown."""
+    deltas = deltas.copy()
+    rows = deltas["metric"] == metric
+    if rows.any():
+        direction = deltas.loc[rows, "direction"].iloc[0]
+        fixed = _delta_row(metric, direction, float(champion["value"]), float(challenger["value"]))
+        for column in DELTA_COLUMNS:
+            deltas.loc[rows, column] = fixed[column]
+    return deltas
 
 
 def _in_period(board: pd.DataFrame, until: Any) -> pd.DataFrame:
     """Leaderboard rows of runs started after the split and before ``until`` (if given)."""
     rows = board[board["period"] == "after"]
     return rows if until is None else rows[rows["start_time"] < utc_timestamp(until)]
-
-
-def _first_row(board: pd.DataFrame) -> dict[str, Any] | None:
-    """The first row as a dict, or None for an empty frame."""
-    return None if board.empty else board.iloc[0].to_dict()
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -105,7 +105,7 @@ def describe_ranking(metric: str, direction: Direction, mode: Mode) -> str:
     how = "best value over all logged steps" if mode == "best" else "last logged value"
     return (
         f"Ranked by the {how} of {metric} ({better} is better); ties share a rank; "
-        "runs without a finite value (NaN or inf) rank last."
+        "runs without a finite value (missing, not a number or infinite) rank last."
     )
 
 
