@@ -15,11 +15,12 @@ import pandas as pd
 import streamlit as st
 
 from runreview.analysis.columns import unit_interval_columns
+from runreview.analysis.filtering import parse_filter
 from runreview.analysis.leaderboard import choose_metric, leaderboard
+from runreview.analysis.runlabels import distinct_labels
 from runreview.analysis.summary import findings_table, severity_counts
 from runreview.app import loaders, selection, sourceconfig, urlparams
 from runreview.app.markdown import safe_md
-from runreview.charts import series_label
 from runreview.contract import (
     METRIC_PREFIX,
     PARAM_PREFIX,
@@ -53,12 +54,11 @@ class Scope:
 
 
 def run_labels(runs: pd.DataFrame) -> dict[str, str]:
-    """Run key -> ``name [id8] · source`` (unique even when names repeat)."""
+    """Run key -> ``name · source``, with a short id after names that repeat (unique)."""
+    names = distinct_labels(runs["run_name"].tolist(), runs["run_id"].tolist())
     return {
-        key: f"{series_label(name, rid)} · {source}"
-        for key, rid, name, source in zip(
-            encoded_run_keys(runs), runs["run_id"], runs["run_name"], runs["source"], strict=True
-        )
+        key: f"{name} · {source}"
+        for key, name, source in zip(encoded_run_keys(runs), names, runs["source"], strict=True)
     }
 
 
@@ -157,6 +157,30 @@ def run_choice(
         by = f"by {safe_md(metric)}" if metric else "in table order"
         st.caption(f"No runs selected: showing the best {len(keys)} {by}.")
     return keys, False
+
+
+def unknown_filter_columns(runs: pd.DataFrame, expression: str) -> list[str]:
+    """One sentence per column a filter names that no run in ``runs`` has a value for, with
+    the closest names that some run has (``FilterError`` for an invalid filter)."""
+    import difflib
+
+    problems = []
+    for condition in parse_filter(expression):
+        column = condition.column
+        if column in runs.columns and runs[column].notna().any():
+            continue
+        prefix = column.split(".", 1)[0] + "." if "." in column else ""
+        known = [
+            c for c in runs.columns if c.startswith(prefix) and runs[c].notna().any()
+        ] if prefix else []  # fmt: skip
+        names = {c.removeprefix(prefix): c for c in known}  # compare the names only
+        wanted = column.removeprefix(prefix)
+        close = [names[n] for n in difflib.get_close_matches(wanted, names, n=3, cutoff=0.7)]
+        text = f"no run in scope has {column}"
+        if close:
+            text += f"; did you mean {' or '.join(close)}?"
+        problems.append(text)
+    return list(dict.fromkeys(problems))
 
 
 def show_chart(chart) -> None:

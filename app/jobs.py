@@ -55,6 +55,7 @@ class Job:
     owner: str
     title: str
     started: float
+    kind: str = ""  # what the job makes (a report kind): pages show only their own kind's
     state: str = RUNNING
     message: str = "Waiting to start"
     fraction: float = 0.0
@@ -86,13 +87,15 @@ class JobBoard:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def start(self, owner: str, title: str, work: Work) -> Job:
+    def start(self, owner: str, title: str, work: Work, kind: str = "") -> Job:
         """Run ``work`` in a thread of its own; returns the new job at once.
 
         Raises :class:`TooManyJobs` when ``owner`` (or everyone together) already has as
         many jobs running as allowed.
         """
-        job = Job(id=secrets.token_urlsafe(12), owner=owner, title=title, started=time.time())
+        job = Job(
+            id=secrets.token_urlsafe(12), owner=owner, title=title, started=time.time(), kind=kind
+        )
         with self._lock:
             self._prune()
             running = [j for j in self._jobs.values() if j.active]

@@ -16,6 +16,7 @@ import hashlib
 import streamlit as st
 
 from runreview.app import common, errors, loaders, selection, sourceconfig, urlparams
+from runreview.redact import redact_uri
 
 st.set_page_config(page_title="runreview", layout="wide")
 # .streamlit/config.toml says the same, but Streamlit reads it from the working directory
@@ -38,9 +39,13 @@ NOTICE_KEY = "_source_notice"
 
 @errors.guarded_callback("callback add source")
 def _add_source() -> None:
-    """Callback of the "add a source" box: store the location, clear the box."""
-    message = sourceconfig.add_source(st.session_state.get(ADD_KEY, ""))
-    st.session_state[ADD_KEY] = ""  # the typed text never stays in session state
+    """Callback of the "add a source" box: store the location and clear the box, or keep
+    a rejected location in the box to be corrected (unless it holds credentials: those
+    never stay in session state)."""
+    typed = st.session_state.get(ADD_KEY, "")
+    message = sourceconfig.add_source(typed)
+    if not message or redact_uri(typed.strip()) != typed.strip():
+        st.session_state[ADD_KEY] = ""
     st.session_state[NOTICE_KEY] = message or ""
 
 

@@ -4,6 +4,11 @@ Each builder takes an analysis result and returns an Altair chart with its data 
 The app shows it with ``st.altair_chart``; reports turn it into SVG with
 ``runreview.reports.render.chart_svg``. Run names are untrusted text: Vega draws them as
 text, never as HTML.
+
+Nothing a reader needs is cut: runs are named by :func:`distinct_labels` (the run name, a
+short id only where names repeat), axis and legend labels get room (``LABEL_LIMIT``) and
+every chart a margin (``PADDING``: the PDF's fonts can be wider than the ones the SVG was
+measured with), and date axes use one explicit format.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from runreview.analysis.runlabels import distinct_labels
 
 if TYPE_CHECKING:
     from runreview.analysis.confusion import ConfusionDiff
@@ -22,18 +29,19 @@ if TYPE_CHECKING:
 WIDTH = 640
 HEIGHT = 260
 LEGEND_LIMIT = 40  # legends longer than this are cut by Vega with "…N entries"
+LABEL_LIMIT = 400  # px: axis and legend labels longer than this end in "…"
+PADDING = {"left": 16, "top": 8, "right": 24, "bottom": 8}
+DATE_FORMAT = "%d %b"  # "29 Nov": one format for every tick (no "Thu 29" next to "November")
+DATE_TIME_FORMAT = "%d %b %H:%M"
+#: Confusion-matrix cell text: white on cells darker than this share of the colour range.
+DARK_CELL = 0.5
+CELL_FONT_SIZE = 11
 
 
 def series_label(run_name: object, run_id: object) -> str:
     """A legend label that stays unique when run names repeat: ``name [id8]``."""
     name, rid = str(run_name), str(run_id)
     return name if name == rid else f"{name} [{rid[:8]}]"
-
-
-def _series_labels(run_name: pd.Series, run_id: pd.Series) -> pd.Series:
-    """:func:`series_label` of every row, computed column-wise (charts have ~1e5 rows)."""
-    name, rid = run_name.astype(str), run_id.astype(str)
-    return name.where(name == rid, name + " [" + rid.str.slice(0, 8) + "]")
 
 
 def _alt():
@@ -43,30 +51,53 @@ def _alt():
     return alt
 
 
+def _run_labels(frame: pd.DataFrame) -> pd.Series:
+    """:func:`distinct_labels` of each row's run (rows of one run get one label)."""
+    keys = ["source_uri", "run_id"] if "source_uri" in frame.columns else ["run_id"]
+    runs = frame[[*keys, "run_name"]].astype(str).drop_duplicates(keys)
+    runs["label"] = distinct_labels(runs["run_name"].tolist(), runs["run_id"].tolist())
+    return frame[keys].astype(str).merge(runs, on=keys, how="left")["label"].set_axis(frame.index)
+
+
+def _date_axis(alt, fmt: str = DATE_FORMAT):
+    return alt.Axis(format=fmt, labelOverlap="greedy", labelLimit=LABEL_LIMIT)
+
+
 def overlay_chart(result: OverlayResult, *, log_y: bool = False, show_raw: bool = True):
     """Smoothed lines per run (raw faintly behind), one panel per metric."""
     alt = _alt()
     data = result.points.copy()
-    data["series"] = _series_labels(data["run_name"], data["run_id"])
+    data["series"] = _run_labels(data)
     if result.x == "wall":
         data["x"] = pd.to_datetime(data["x"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     data = data[["metric", "series", "step", "x", "value", "smoothed"]]
     data = data.replace([np.inf, -np.inf], np.nan)
-    x_type = "T" if result.x == "wall" else "Q"
+    if result.x == "wall":
+        x = alt.X("x:T", title=result.x_title, axis=_date_axis(alt, DATE_TIME_FORMAT))
+    else:
+        x = alt.X("x:Q", title=result.x_title)
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
-    color = alt.Color("series:N", title="run", legend=alt.Legend(symbolLimit=LEGEND_LIMIT))
-    base = alt.Chart().encode(x=alt.X(f"x:{x_type}", title=result.x_title), color=color)
-    smooth_line = base.mark_line(strokeWidth=1.6).encode(
+    # The legend shows the smoothed lines (full colour, thick); raw lines are thin, faint
+    # and dashed, so a raw line is never mistaken for another run's smoothed one.
+    legend = alt.Legend(
+        symbolLimit=LEGEND_LIMIT,
+        labelLimit=LABEL_LIMIT,
+        symbolOpacity=1,
+        symbolStrokeWidth=2.5,
+        symbolDash=[],
+    )
+    color = alt.Color("series:N", title="run", legend=legend, scale=alt.Scale(scheme="tableau10"))
+    base = alt.Chart().encode(x=x, color=color)
+    smooth_line = base.mark_line(strokeWidth=2.2).encode(
         y=alt.Y("smoothed:Q", title="value", scale=scale),
         tooltip=["series:N", "step:Q", "value:Q", "smoothed:Q"],
     )
-    layers = [base.mark_line(opacity=0.25, strokeWidth=1).encode(y="value:Q"), smooth_line]
-    chart = alt.layer(*(layers if show_raw else layers[1:]), data=data).properties(
-        width=WIDTH, height=HEIGHT
-    )
+    raw_line = base.mark_line(opacity=0.3, strokeWidth=0.8, strokeDash=[2, 2]).encode(y="value:Q")
+    layers = [smooth_line, raw_line] if show_raw else [smooth_line]
+    chart = alt.layer(*layers, data=data).properties(width=WIDTH, height=HEIGHT)
     title = alt.TitleParams(text="Metric overlay", subtitle=[result.caption()])
     faceted = chart.facet(row=alt.Row("metric:N", title=None))
-    return faceted.properties(title=title).resolve_scale(y="independent")
+    return faceted.properties(title=title, padding=PADDING).resolve_scale(y="independent")
 
 
 def band_chart(result: BandResult):
@@ -76,7 +107,11 @@ def band_chart(result: BandResult):
     data["group"] = data["group"].astype(str)
     base = alt.Chart(data).encode(
         x=alt.X("step:Q", title="step"),
-        color=alt.Color("group:N", title=", ".join(result.group_by)),
+        color=alt.Color(
+            "group:N",
+            title=", ".join(result.group_by),
+            legend=alt.Legend(labelLimit=LABEL_LIMIT, symbolLimit=LEGEND_LIMIT),
+        ),
     )
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("lower:Q", title=result.metric), y2="upper:Q")
     line = base.mark_line().encode(y="mean:Q", tooltip=["group:N", "step:Q", "mean:Q", "n:Q"])
@@ -84,6 +119,7 @@ def band_chart(result: BandResult):
         width=WIDTH,
         height=HEIGHT,
         title=alt.TitleParams(result.metric, subtitle=[result.description]),
+        padding=PADDING,
     )
 
 
@@ -107,33 +143,54 @@ def spread_chart(result: SpreadResult, *, width: int = WIDTH // 2, height: int =
             .encode(x=x, y="value:Q")
         )
     return alt.layer(*layers).properties(
-        width=width, height=height, title=alt.TitleParams(result.metric, fontSize=11)
+        width=width,
+        height=height,
+        title=alt.TitleParams(result.metric, fontSize=11),
+        padding=PADDING,
     )
 
 
 def leaderboard_chart(board: pd.DataFrame, metric: str):
-    """Horizontal bars of the ranked value, best on top."""
+    """Horizontal bars of the ranked value, best on top: every bar named (rank and run,
+    with a short id where names repeat) and its value written at its end."""
     alt = _alt()
-    data = board[["rank", "run_name", "run_id", "value"]].copy()
-    data["run"] = [
-        f"{r}. {series_label(n, i)}"
-        for r, n, i in zip(data["rank"], data.run_name, data.run_id, strict=True)
-    ]
+    data = board.reset_index(drop=True).copy()
+    names = _run_labels(data)
+    data["run"] = [f"{r}. {n}" for r, n in zip(data["rank"], names, strict=True)]
+    data["order"] = np.arange(len(data))
+    data["value"] = pd.to_numeric(data["value"], errors="coerce")
     data = data.replace([np.inf, -np.inf], np.nan)
-    return (
-        alt.Chart(data[["run", "value", "rank"]])
-        .mark_bar()
-        .encode(
-            y=alt.Y("run:N", sort=alt.SortField("rank"), title=None),
-            x=alt.X("value:Q", title=metric, scale=alt.Scale(zero=False)),
-            tooltip=["run:N", "value:Q"],
-        )
-        .properties(width=WIDTH - 200, height=max(60, 18 * len(data)))
+    data["text"] = [f"{v:.4g}" if np.isfinite(v) else "no value" for v in data["value"]]
+    data["at"] = data["value"].fillna(0.0)
+    data = data[["run", "value", "rank", "order", "text", "at"]]
+    y = alt.Y(
+        "run:N",
+        sort=alt.SortField("order"),
+        title=None,
+        axis=alt.Axis(labelLimit=LABEL_LIMIT, labelOverlap=False),
+    )
+    base = alt.Chart(data).encode(y=y)
+    bars = base.mark_bar().encode(
+        x=alt.X("value:Q", title=metric, scale=alt.Scale(zero=True)),
+        tooltip=["run:N", "value:Q"],
+    )
+    text = base.mark_text(align="left", dx=3, fontSize=10).encode(x="at:Q", text="text:N")
+    return alt.layer(bars, text).properties(
+        width=WIDTH - 200, height=max(60, 20 * len(data)), padding=PADDING
     )
 
 
-def confusion_chart(labels: list[str], matrix: np.ndarray, title: str, *, diverging: bool = False):
-    """A heatmap of a confusion matrix (rows = true class), the value written in each cell."""
+def confusion_chart(
+    labels: list[str],
+    matrix: np.ndarray,
+    title: str,
+    *,
+    diverging: bool = False,
+    counts: bool | None = None,
+):
+    """A heatmap of a confusion matrix (rows = true class), the value written in each cell
+    (white on dark cells): as integers for ``counts`` (None: when every value is whole),
+    else with two decimals for shares, three significant digits otherwise."""
     alt = _alt()
     labels = [str(x) for x in labels]
     n = len(labels)
@@ -141,22 +198,64 @@ def confusion_chart(labels: list[str], matrix: np.ndarray, title: str, *, diverg
     data = pd.DataFrame(
         {"true": np.repeat(labels, n), "predicted": np.tile(labels, n), "value": values.ravel()}
     )
-    is_share = float(np.nanmax(np.abs(values))) <= 1.0 if values.size else False
-    data["text"] = [f"{v:.2f}" if is_share else f"{v:g}" for v in data["value"]]
-    scheme = alt.Scale(scheme="redblue", domainMid=0) if diverging else alt.Scale(scheme="blues")
+    finite = values[np.isfinite(values)]
+    if counts is None:
+        counts = finite.size > 0 and bool(np.all(finite == np.round(finite)))
+    is_share = not counts and (float(np.max(np.abs(finite))) <= 1.0 if finite.size else False)
+    data["text"] = [_cell_text(v, counts, is_share) for v in data["value"]]
+    data["dark"] = _dark_cells(data["value"].to_numpy(), diverging)
+    if diverging:  # symmetric around zero, and a real range when every cell is 0
+        reach = float(np.max(np.abs(finite))) if finite.size else 0.0
+        reach = reach or 1.0
+        scheme = alt.Scale(scheme="redblue", domain=[-reach, reach], domainMid=0)
+    else:
+        scheme = alt.Scale(scheme="blues")
     size = max(160, min(420, 34 * n))
+    axis = alt.Axis(labelLimit=LABEL_LIMIT)
     base = alt.Chart(data).encode(
-        x=alt.X("predicted:N", sort=labels, title="predicted"),
-        y=alt.Y("true:N", sort=labels, title="true"),
+        x=alt.X("predicted:N", sort=labels, title="predicted", axis=axis),
+        y=alt.Y("true:N", sort=labels, title="true", axis=axis),
     )
-    rect = base.mark_rect().encode(color=alt.Color("value:Q", scale=scheme, title=None))
-    text = base.mark_text(fontSize=9).encode(text="text:N")
-    return alt.layer(rect, text).properties(width=size, height=size, title=title)
+    legend = alt.Legend(format="d" if counts else ".2~f")
+    rect = base.mark_rect().encode(
+        color=alt.Color("value:Q", scale=scheme, title=None, legend=legend)
+    )
+    # Contrast-aware numbers: white on dark cells, near-black on light ones.
+    text = base.mark_text(fontSize=CELL_FONT_SIZE).encode(
+        text="text:N",
+        color=alt.condition("datum.dark", alt.value("white"), alt.value("#1f1f1f")),
+    )
+    return alt.layer(rect, text).properties(width=size, height=size, title=title, padding=PADDING)
+
+
+def _cell_text(value: float, counts: bool, share: bool) -> str:
+    """A cell's number: counts as integers, shares with two decimals."""
+    if not np.isfinite(value):
+        return ""
+    if counts:
+        return f"{int(round(value)):d}"
+    return f"{value:.2f}" if share else f"{value:.3g}"
+
+
+def _dark_cells(values: np.ndarray, diverging: bool) -> list[bool]:
+    """Which cells the colour scale paints dark (far from the light end of the scheme)."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return [False] * len(values)
+    if diverging:  # light at zero, dark at both ends
+        reach = float(np.max(np.abs(finite))) or 1.0
+        share = np.abs(values) / reach
+    else:
+        low, high = float(np.min(finite)), float(np.max(finite))
+        share = (values - low) / ((high - low) or 1.0)
+    return [bool(np.isfinite(v) and v > DARK_CELL) for v in share]
 
 
 def confusion_diff_chart(diff: ConfusionDiff):
     """Heatmap of A - B (diverging colours around zero)."""
-    return confusion_chart(diff.labels, diff.delta, "A - B", diverging=True)
+    return confusion_chart(
+        diff.labels, diff.delta, "A - B", diverging=True, counts=not diff.normalised
+    )
 
 
 def importance_chart(result: ImportanceResult):
@@ -165,13 +264,16 @@ def importance_chart(result: ImportanceResult):
     data = result.table[["param", "importance_mean", "importance_std"]].dropna().copy()
     data["low"] = data["importance_mean"] - data["importance_std"]
     data["high"] = data["importance_mean"] + data["importance_std"]
-    base = alt.Chart(data).encode(y=alt.Y("param:N", sort="-x", title=None))
+    y = alt.Y("param:N", sort="-x", title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
+    base = alt.Chart(data).encode(y=y)
     bars = base.mark_bar().encode(
         x=alt.X("importance_mean:Q", title=f"permutation importance for {result.metric}"),
         tooltip=["param:N", "importance_mean:Q", "importance_std:Q"],
     )
     rule = base.mark_rule().encode(x="low:Q", x2="high:Q")
-    return alt.layer(bars, rule).properties(width=WIDTH - 200, height=max(60, 20 * len(data)))
+    return alt.layer(bars, rule).properties(
+        width=WIDTH - 200, height=max(60, 20 * len(data)), padding=PADDING
+    )
 
 
 def progress_chart(progress: pd.DataFrame, metric: str):
@@ -183,10 +285,10 @@ def progress_chart(progress: pd.DataFrame, metric: str):
         alt.Chart(data)
         .mark_line(point=True, interpolate="step-after")
         .encode(
-            x=alt.X("date:T", title="date"),
+            x=alt.X("date:T", title="date", axis=_date_axis(alt)),
             y=alt.Y("best:Q", title=f"best {metric} so far", scale=alt.Scale(zero=False)),
         )
-        .properties(width=WIDTH, height=200)
+        .properties(width=WIDTH, height=200, padding=PADDING)
     )
 
 
@@ -200,10 +302,15 @@ def runs_timeline_chart(per_day: pd.DataFrame):
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("date:T", title="start date (UTC)"),
-            y=alt.Y("runs:Q", title="runs started", stack="zero"),
+            x=alt.X("date:T", title="start date (UTC)", axis=_date_axis(alt)),
+            y=alt.Y(
+                "runs:Q",
+                title="runs started",
+                stack="zero",
+                axis=alt.Axis(tickMinStep=1, format="d"),  # whole runs, no "0.5"
+            ),
             color=alt.Color("source:N", title="source"),
             tooltip=["date:T", "source:N", "runs:Q"],
         )
-        .properties(width=WIDTH, height=160)
+        .properties(width=WIDTH, height=160, padding=PADDING)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from runreview import charts
@@ -52,7 +53,8 @@ def draw_run(config: sourceconfig.SourceConfig, key: RunKey, scale: str) -> Conf
     else:
         table = per_class_metrics(data.labels, data.counts)  # raises for invalid counts
         matrix = normalise(data.counts, "row") if scale == "row" else data.counts
-        common.show_chart(charts.confusion_chart(data.labels, matrix, data.name))
+        chart = charts.confusion_chart(data.labels, matrix, data.name, counts=scale != "row")
+        common.show_chart(chart)
         st.dataframe(table, hide_index=True, width="stretch", column_config=METRIC_FORMAT)
     others = len(matrices) - 1
     st.caption(common.safe_md(f"from {data.origin}" + (f" (+{others} more)" if others else "")))
@@ -104,6 +106,8 @@ except ValueError as error:
     common.show_error("Difference", error)
     st.stop()
 st.caption(common.safe_md(diff.description))
+if np.all(diff.delta == 0):
+    st.success("No difference: both runs have the same matrix.")
 common.show_chart(charts.confusion_diff_chart(diff))
 for side, labels in (("A", diff.only_in_a), ("B", diff.only_in_b)):
     if labels:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from runreview.analysis.envdiff import env_diff
 from runreview.app import common, loaders, selection, urlparams
-from runreview.contract import ENV_GIT_DIFF, Environment
+from runreview.contract import ENV_GIT_DIFF, Environment, encode_run_key, encoded_run_keys
 
 
 def as_text(value: object) -> str:
@@ -43,7 +43,9 @@ if not envs:
 empty = [scope.label((e.source_uri, e.run_id)) for e in envs if e.is_empty()]
 if empty:
     st.info(common.safe_md(f"Nothing recorded for: {', '.join(empty)}"))
-result = env_diff(envs, only_differences=not show_all)
+names = dict(zip(encoded_run_keys(scope.runs), scope.runs["run_name"], strict=True))
+run_names = [names.get(encode_run_key((e.source_uri, e.run_id)), e.run_id) for e in envs]
+result = env_diff(envs, only_differences=not show_all, names=run_names)
 
 legend = pd.DataFrame(
     {
@@ -63,27 +65,44 @@ if result.summaries:
 
 st.subheader("Python, platform, CUDA, GPU, git")
 values = result.table[result.table["key"] != ENV_GIT_DIFF]
-st.dataframe(text_table(values, result.labels), hide_index=True, width="stretch")
-if result.hidden_rows:
-    st.caption(f"{result.hidden_rows} identical row(s) hidden.")
-with st.expander("Where each value came from"):
-    origins = result.origins[result.origins["key"] != ENV_GIT_DIFF]
-    st.dataframe(text_table(origins, result.labels), hide_index=True, width="stretch")
+if values.empty:
+    st.success(
+        "No differences: every run has the same python, platform, CUDA, GPU and git values"
+        + (f" ({result.hidden_rows} identical row(s) hidden)." if result.hidden_rows else ".")
+    )
+else:
+    st.dataframe(text_table(values, result.labels), hide_index=True, width="stretch")
+    if result.hidden_rows:
+        st.caption(f"{result.hidden_rows} identical row(s) hidden.")
+    with st.expander("Where each value came from"):
+        origins = result.origins[result.origins["key"] != ENV_GIT_DIFF]
+        st.dataframe(text_table(origins, result.labels), hide_index=True, width="stretch")
 
 st.subheader("Packages")
-if result.hidden_packages:
-    st.caption(f"{result.hidden_packages} package(s) with the same version everywhere hidden.")
-if result.package_changes:
-    tabs = st.tabs([common.safe_md(f"{label} vs baseline") for label in result.package_changes])
-    for tab, changes in zip(tabs, result.package_changes.values(), strict=True):
-        shown = changes if show_all else changes[changes["change"] != "unchanged"]
-        counts = shown.groupby(["change", "severity"]).size().rename("packages").reset_index()
-        tab.dataframe(counts, hide_index=True)
-        tab.dataframe(
-            text_table(shown, ["version_a", "version_b"]), hide_index=True, width="stretch"
-        )
-with st.expander("All runs side by side"):
-    st.dataframe(text_table(result.packages, result.labels), hide_index=True, width="stretch")
+if not any(e.packages for e in envs):
+    st.info("No run recorded its packages.")
+elif result.packages.empty:
+    st.success(
+        f"No differences: all {result.hidden_packages} package(s) have the same version "
+        "in every run."
+    )
+else:
+    if result.hidden_packages:
+        st.caption(f"{result.hidden_packages} package(s) with the same version everywhere hidden.")
+    if result.package_changes:
+        labels = [common.safe_md(f"{label} vs baseline") for label in result.package_changes]
+        for tab, changes in zip(st.tabs(labels), result.package_changes.values(), strict=True):
+            shown = changes if show_all else changes[changes["change"] != "unchanged"]
+            if shown.empty:
+                tab.success("No differences from the baseline's packages.")
+                continue
+            counts = shown.groupby(["change", "severity"]).size().rename("packages")
+            tab.dataframe(counts.reset_index(), hide_index=True)
+            tab.dataframe(
+                text_table(shown, ["version_a", "version_b"]), hide_index=True, width="stretch"
+            )
+    with st.expander("All runs side by side"):
+        st.dataframe(text_table(result.packages, result.labels), hide_index=True, width="stretch")
 
 st.subheader("Uncommitted changes (git diff)")
 diffs = [(label, env.get(ENV_GIT_DIFF)) for label, env in zip(result.labels, envs, strict=True)]

@@ -8,6 +8,7 @@ import streamlit as st
 from runreview import charts
 from runreview.analysis.overlay import SMOOTHING_MAX, X_TITLES, band_frame, overlay_frame
 from runreview.app import common, loaders, selection, urlparams
+from runreview.contract import decode_run_key
 
 scope = common.open_scope("Metric overlays")
 names = common.metric_names(scope.runs)
@@ -33,8 +34,10 @@ band = selection.widget(
     options=["", *common.param_names(scope.runs)],
     format_func=lambda p: p or "(no bands)",
 )
-# Bands need the runs of each group: without a selection they use every run in scope.
-keys, _ = common.run_choice(scope, metrics[0], default_count=None if band else 5)
+# The overlay shows the same runs with bands on or off. Bands need the runs of each
+# group: without a selection they aggregate every run in scope, and say so.
+keys, chosen = common.run_choice(scope, metrics[0], default_count=5)
+band_keys = keys if chosen or not band else [decode_run_key(k) for k in scope.keys]
 
 left, mid, right = st.columns(3)
 x = selection.widget(
@@ -62,7 +65,8 @@ log_y = selection.widget(urlparams.OV_LOG, right.toggle, "Log y axis")
 show_raw = selection.widget(urlparams.OV_RAW, right.toggle, "Raw lines (faint)")
 
 with st.spinner("Reading history ..."):
-    history = loaders.load_history(scope.config, metrics, sorted({rid for _, rid in keys}))
+    run_ids = sorted({rid for _, rid in [*keys, *band_keys]})
+    history = loaders.load_history(scope.config, metrics, run_ids)
 result = overlay_frame(
     history, scope.runs, metrics, keys, x=x, weight=weight, max_points=int(max_points)
 )
@@ -85,11 +89,16 @@ with st.expander("Series and downsampling"):
 
 if band:
     st.subheader("Mean ± std bands")
+    if not chosen:
+        st.caption(
+            f"No runs selected: the bands aggregate all {len(band_keys)} runs in scope, "
+            f"the overlay above shows {len(keys)} of them."
+        )
     if x != "step":
         st.caption("Bands are aligned on the step, whatever the x axis above.")
     for name in metrics:
         try:
-            bands = band_frame(history, scope.runs, name, band, run_keys=keys, weight=weight)
+            bands = band_frame(history, scope.runs, name, band, run_keys=band_keys, weight=weight)
         except ValueError as error:
             common.show_error(f"Bands of {name}", error)
             continue

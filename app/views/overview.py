@@ -11,15 +11,23 @@ from runreview.analysis.summary import (
     runs_per_day,
     source_summary,
 )
-from runreview.app import common, loaders
+from runreview.app import common, loaders, sourceconfig
 
 scope = common.open_scope("Overview", require_runs=False)
 runs = scope.runs
 failed = failed_runs(runs)
 
+# Sources as the sidebar lists them: switched on (of all listed), with runs or not.
+switched_on, listed = len(scope.config.key()), len(sourceconfig.source_choices())
+with_runs = runs["source_uri"].nunique()
 counts = st.columns(4)
 counts[0].metric("Runs", len(runs))
-counts[1].metric("Sources", runs["source_uri"].nunique())
+counts[1].metric(
+    "Sources",
+    switched_on if switched_on == listed else f"{switched_on} of {listed}",
+    help=f"Switched on in the sidebar ({listed} listed); {with_runs} with runs in the "
+    "chosen experiments.",
+)
 counts[2].metric("Experiments", runs["experiment"].nunique())
 counts[3].metric("Failed runs", len(failed))
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from runreview.analysis.filtering import FilterError, parse_filter
+from runreview.analysis.filtering import FilterError
 from runreview.analysis.periods import PeriodError, parse_since
 from runreview.app import common, loaders, selection, sourceconfig, urlparams, viewer
 from runreview.app.jobs import CANCELLED, DONE, Job, TooManyJobs
@@ -96,7 +96,7 @@ def start(options: ReportOptions, config: sourceconfig.SourceConfig) -> Job:
         return describe(read_and_render(options, config, progress), options, config)
 
     title = f"{TITLES[options.kind]}, {iso(options.now_utc)}"
-    return loaders.job_board().start(viewer.current_principal(), title, work)
+    return loaders.job_board().start(viewer.current_principal(), title, work, kind=options.kind)
 
 
 def current_job_id() -> str | None:
@@ -111,7 +111,7 @@ def follow(job_id: str) -> None:
     job = board.get(job_id, owner)
     if job is None or not job.active:
         st.rerun()
-    st.progress(job.fraction, text=common.safe_md(job.message))
+    st.progress(job.fraction, text=common.safe_md(f"{job.title}: {job.message}"))
     st.button("Cancel", on_click=board.cancel, args=(job.id, owner), key="rp.cancel")
 
 
@@ -140,9 +140,23 @@ def show_result(made: dict) -> None:
     st.code(made["command"], language="bash")
 
 
-def show_job(job_id: str) -> None:
-    """The job ``job_id``: its progress while it runs, then its report or what went wrong."""
+def show_job(job_id: str, kind: str | None) -> bool:
+    """The job ``job_id``: its progress while it runs, then its report or what went wrong.
+
+    A report of another kind than the one chosen is not previewed or offered here (it
+    stays under "Your recent reports", named by its kind); returns whether it was shown.
+    """
     job = loaders.job_board().get(job_id, viewer.current_principal())
+    if job is not None and job.kind and job.kind != kind:
+        made = "is being made" if job.active else "was made last"
+        wanted = f"a {TITLES[kind]}" if kind in TITLES else "a report"
+        st.info(
+            common.safe_md(
+                f"{job.title} {made}; press Generate for {wanted}. "
+                "Finished reports of every kind stay under Your recent reports."
+            )
+        )
+        return False
     if job is None:
         st.info(
             "That report is not here any more: finished reports are kept for an hour, and "
@@ -156,6 +170,7 @@ def show_job(job_id: str) -> None:
         st.info(f"{job.title}: cancelled.")
     else:
         st.error(common.safe_md(f"No report: {job.error}"))
+    return True
 
 
 def recent_reports(shown: str | None) -> None:
@@ -164,6 +179,7 @@ def recent_reports(shown: str | None) -> None:
         j for j in loaders.job_board().of(viewer.current_principal())
         if j.id != shown and j.state == DONE and j.result is not None
     ]  # fmt: skip
+
     if not jobs:
         return
     with st.expander(f"Your recent reports ({len(jobs)}, kept for an hour)"):
@@ -179,6 +195,8 @@ def recent_reports(shown: str | None) -> None:
 
 
 scope = common.open_scope("Report")
+job_id = current_job_id()
+shown_job = loaders.job_board().get(job_id, viewer.current_principal()) if job_id else None
 kind = selection.widget(
     urlparams.RP_KIND,
     st.segmented_control,
@@ -186,6 +204,8 @@ kind = selection.widget(
     options=list(KINDS),
     format_func=lambda k: TITLES[k],
     required=True,
+    # a tab opened on a job's link starts on that job's kind
+    fallback=shown_job.kind if shown_job is not None and shown_job.kind else None,
 )
 left, right = st.columns(2)
 with left:
@@ -226,7 +246,7 @@ if since.strip():
     except PeriodError as error:
         problems.append(f"Period: {error}")
 try:
-    parse_filter(expression)
+    problems += [f"Filter: {p}" for p in common.unknown_filter_columns(scope.runs, expression)]
 except FilterError as error:
     problems.append(f"Filter: {error}")
     st.code(error.pointer, language=None)
@@ -252,7 +272,6 @@ if st.button("Generate", type="primary", disabled=bool(problems) or kind is None
         st.session_state[JOB_KEY] = job.id
         st.query_params[JOB_PARAM] = job.id
 
-job_id = current_job_id()
-if job_id:
-    show_job(job_id)
-recent_reports(job_id)
+job_id = current_job_id()  # a new job may have started above
+shown = show_job(job_id, kind) if job_id else False
+recent_reports(job_id if shown else None)

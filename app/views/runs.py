@@ -50,11 +50,15 @@ expression = selection.widget(
     help="Works for TensorBoard runs too: hparams are params, scalar tags are metrics.",
 )
 try:
-    shown = filter_runs(scope.runs, expression)
+    unknown = common.unknown_filter_columns(scope.runs, expression)
+    shown = scope.runs if unknown else filter_runs(scope.runs, expression)
 except FilterError as error:
     common.show_error("Filter not applied", error)
     st.code(error.pointer, language=None)
     shown = scope.runs
+else:
+    for problem in unknown:  # an empty table would only hide the typo
+        st.error(common.safe_md(f"Filter not applied: {problem}"))
 
 left, right = st.columns([3, 1])
 groups = selection.widget(

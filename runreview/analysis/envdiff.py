@@ -1,7 +1,10 @@
 """Environment differences between runs: python, platform, CUDA, GPU, git, packages.
 
-N runs are shown side by side; the first run is the baseline every other run's packages
-are compared against. Package names are compared PEP 503 style (``Scikit_Learn`` and
+N runs are shown side by side, in columns named by run name (see
+:mod:`runreview.analysis.runlabels`); the first run is the baseline every other run's
+packages are compared against. Bookkeeping fields (``BOOKKEEPING_KEYS``: when and in which
+file format the environment was captured) never count as differences.
+Package names are compared PEP 503 style (``Scikit_Learn`` and
 ``scikit-learn`` are one package) and version changes are classed major/minor/patch with
 ``packaging.version`` (PEP 440), falling back to the leading numbers of versions it
 cannot parse.
@@ -18,6 +21,7 @@ from typing import Any
 import pandas as pd
 from packaging.version import InvalidVersion, Version
 
+from runreview.analysis.runlabels import distinct_labels
 from runreview.contract import (
     ENV_CUDA,
     ENV_GIT_BRANCH,
@@ -47,6 +51,8 @@ CHANGE_COLUMNS = ["package", "name_a", "name_b", "version_a", "version_b", "chan
 CHANGES = ("added", "removed", "upgraded", "downgraded", "changed", "unchanged")
 SEVERITIES = ("major", "minor", "patch", "other")
 _SUMMARY_KEYS = [ENV_PYTHON, ENV_CUDA, ENV_GPU, ENV_PLATFORM]
+#: Facts about the capture itself, not the environment: never a difference.
+BOOKKEEPING_KEYS = frozenset({"captured_at", "schema", "git.diff_truncated"})
 
 
 def normalise_name(name: str) -> str:
@@ -198,17 +204,26 @@ def run_labels(envs: Sequence[Environment]) -> list[str]:
     ]
 
 
-def env_diff(envs: Sequence[Environment], only_differences: bool = True) -> EnvDiffResult:
+def env_diff(
+    envs: Sequence[Environment],
+    only_differences: bool = True,
+    names: Sequence[str] | None = None,
+) -> EnvDiffResult:
     """Compare the environments of N runs; the first is the baseline.
 
     Rows are the keys of ``KEY_ORDER`` that any run has, then every other key found. A
     row ``differs`` when the values are not all equal (a value missing in some runs but not
-    others differs). With ``only_differences`` identical rows and packages are left out
-    (and counted).
+    others differs); a ``BOOKKEEPING_KEYS`` row never does. With ``only_differences``
+    identical rows and packages are left out (and counted).
+
+    ``names``: the runs' names, one per environment; columns are then labelled by name
+    (with a short id where names repeat), else by :func:`run_labels`.
     """
     if not envs:
         raise ValueError("env_diff needs at least one environment")
-    labels = run_labels(envs)
+    if names is not None and len(names) != len(envs):
+        raise ValueError("env_diff needs one name per environment")
+    labels = run_labels(envs) if names is None else distinct_labels(names, [e.run_id for e in envs])
     cells = _cells(envs, labels)
     table, origins = _wide(cells, labels, "value"), _wide(cells, labels, "origin")
     packages = _package_matrix(envs, labels)
@@ -250,7 +265,7 @@ def _cells(envs: Sequence[Environment], labels: list[str]) -> pd.DataFrame:
     rows = []
     for key in _ordered_keys(envs):
         values = [env.values.get(key, (None, None)) for env in envs]
-        differs = len({_comparable(v) for v, _ in values}) > 1
+        differs = key not in BOOKKEEPING_KEYS and len({_comparable(v) for v, _ in values}) > 1
         for env, label, (value, origin) in zip(envs, labels, values, strict=True):
             rows.append([key, label, env.source_uri, env.run_id, value, origin, differs])
     columns = ["key", "label", "source_uri", "run_id", "value", "origin", "differs"]
@@ -345,5 +360,5 @@ def _git_summary(a: Environment, b: Environment) -> str:
 def _other_differences(a: Environment, b: Environment) -> int:
     """How many differing keys the summary does not name."""
     named = {*_SUMMARY_KEYS, ENV_GIT_COMMIT, ENV_GIT_BRANCH, ENV_GIT_DIRTY, ENV_GIT_DIFF}
-    keys = (set(a.values) | set(b.values)) - named
+    keys = (set(a.values) | set(b.values)) - named - BOOKKEEPING_KEYS
     return sum(_comparable(a.get(k)) != _comparable(b.get(k)) for k in keys)

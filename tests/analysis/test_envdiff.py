@@ -179,3 +179,55 @@ def test_env_diff_needs_at_least_one_run() -> None:
 )
 def test_is_dirty(value, dirty: bool) -> None:
     assert is_dirty(value) is dirty
+
+
+# --- issue #12: run names as columns, bookkeeping is not a difference --------------------
+
+MLFLOW_IDS = ["a9ddf3c1b2e84f0d9c7e6b5a4f3e2d1c", "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"]
+
+
+def test_env_diff_columns_are_run_names_not_ids() -> None:
+    envs = [env(DB, rid, {}, python="3.11.4") for rid in MLFLOW_IDS]
+    envs.append(env(DB, "f" * 32, {}, python="3.12.1"))
+    result = env_diff(envs, names=["rf-baseline", "mlp-wide", "svc"])
+    assert result.labels == ["rf-baseline", "mlp-wide", "svc"]
+    assert list(result.table.columns) == ["key", "differs", "rf-baseline", "mlp-wide", "svc"]
+    assert set(result.summaries) == {"mlp-wide", "svc"}
+
+
+def test_env_diff_repeated_names_get_a_short_id() -> None:
+    envs = [env(DB, rid, {}, python="3.11.4") for rid in MLFLOW_IDS]
+    envs.append(env(LOGS, MLFLOW_IDS[0], {}, python="3.11.4"))  # same id, other source
+    result = env_diff(envs, names=["seed-run", "seed-run", "seed-run"])
+    assert result.labels == [
+        "seed-run [a9ddf3c1] #1",
+        "seed-run [0b1c2d3e]",
+        "seed-run [a9ddf3c1] #2",
+    ]
+    assert all(len(label) < 32 for label in result.labels)
+
+
+def test_bookkeeping_fields_are_not_differences() -> None:
+    a = env(DB, "a", {"x": "1.0"}, python="3.11.4")
+    b = env(DB, "b", {"x": "1.0"}, python="3.11.4")
+    a.set("captured_at", "2026-11-01T10:00:00+00:00", "environment.json")
+    b.set("captured_at", "2026-11-02T11:00:00+00:00", "environment.json")
+    a.set("schema", 1, "environment.json")
+    b.set("schema", 2, "environment.json")
+    a.set("git.diff_truncated", False, "environment.json (git.diff_truncated)")
+    b.set("git.diff_truncated", True, "environment.json (git.diff_truncated)")
+    result = env_diff([a, b], names=["a", "b"])
+    assert result.table.empty and result.cells.empty
+    assert result.hidden_rows == 4  # python and the three bookkeeping rows
+    assert result.summaries == {"b": "no differences"}
+    assert pair_summary(a, b) == "no differences"
+    full = env_diff([a, b], only_differences=False, names=["a", "b"])
+    differs = full.table.set_index("key")["differs"].to_dict()
+    assert differs == {
+        "python": False, "captured_at": False, "git.diff_truncated": False, "schema": False,
+    }  # fmt: skip
+
+
+def test_env_diff_needs_one_name_per_run() -> None:
+    with pytest.raises(ValueError, match="one name per"):
+        env_diff([env(DB, "a", {}), env(DB, "b", {})], names=["only one"])

@@ -145,11 +145,19 @@ def history_frame(runs: list[RunData], metrics: set[str] | None, uri: str) -> pd
     return pd.DataFrame(columns, copy=False)
 
 
-def _run_row(run: RunData, experiment: str, uri: str) -> dict:
+def experiment_of(run_id: str, logdir_name: str) -> str:
+    """The experiment of a run: the first folder under the logdir when the run sits two or
+    more folders below it (``a/run1`` -> ``a``), else the logdir's own name (``run3``,
+    ``"."``)."""
+    first, sep, _ = run_id.partition("/")
+    return first if sep else logdir_name
+
+
+def _run_row(run: RunData, logdir_name: str, uri: str) -> dict:
     row = {
         "source": SOURCE_TENSORBOARD,
         "source_uri": uri,
-        "experiment": experiment,
+        "experiment": experiment_of(run.run_id, logdir_name),
         "run_id": run.run_id,
         "run_name": run.run_id,
         "status": STATUS_UNKNOWN,
@@ -161,11 +169,11 @@ def _run_row(run: RunData, experiment: str, uri: str) -> dict:
     return row
 
 
-def runs_frame(runs: list[RunData], experiment: str, uri: str) -> pd.DataFrame:
-    """The contract's runs frame: one row per run."""
+def runs_frame(runs: list[RunData], logdir_name: str, uri: str) -> pd.DataFrame:
+    """The contract's runs frame: one row per run (experiments by :func:`experiment_of`)."""
     if not runs:
         return empty_runs()
-    frame = pd.DataFrame([_run_row(r, experiment, uri) for r in runs])
+    frame = pd.DataFrame([_run_row(r, logdir_name, uri) for r in runs])
     for col in ("start_time", "end_time"):
         frame[col] = timestamps(frame[col].to_numpy(dtype=np.float64))
     return order_run_columns(frame)

@@ -2,7 +2,9 @@
 
 A run is any directory (at any depth below the logdir) holding files whose name contains
 ``tfevents``; its id and name are the directory relative to the logdir (``"."`` for the
-logdir itself), its experiment the logdir's basename. All event files of a run are read.
+logdir itself). Its experiment is the first folder under the logdir when the run sits two
+or more folders below it (``a/run1`` -> ``a``), else the logdir's basename.
+All event files of a run are read.
 
 What is read from each event (parsed with ``tensorboard.compat.proto``):
 
@@ -72,14 +74,13 @@ from runreview.contract import (
     Finding,
     FindingKind,
     Severity,
-    empty_runs,
 )
 from runreview.progress import Progress, Ticker, no_progress, scaled
 from runreview.sources.base import Source, SourceError
 from runreview.sources.tensorboard.cache import EventFileCache
 from runreview.sources.tensorboard.decode import read_image
 from runreview.sources.tensorboard.files import ReadStats, read_file
-from runreview.sources.tensorboard.frames import history_frame, runs_frame
+from runreview.sources.tensorboard.frames import experiment_of, history_frame, runs_frame
 from runreview.sources.tensorboard.runs import RunData, assemble_run
 from runreview.sources.tensorboard.sidefiles import (
     CONFUSION_MARKER,
@@ -135,6 +136,7 @@ class TensorBoardSource(Source):
         if not is_utf8(self.logdir):
             raise SourceError(f"TensorBoard logdir {self.logdir!r} is not a UTF-8 path")
         self.uri = self.logdir
+        # the experiment of runs directly under the logdir (see experiment_of)
         self.experiment = os.path.basename(self.logdir.rstrip(os.sep)) or self.logdir
         self._lock = threading.RLock()
         self._files: dict[str, FileState] = {}
@@ -340,10 +342,11 @@ class TensorBoardSource(Source):
         ``progress`` hears how many directories were listed and run directories read (see
         :mod:`runreview.progress`; raising from it stops the read between two of them).
         """
-        if experiments is not None and self.experiment not in set(as_names(experiments)):
-            return empty_runs()
         with self._lock:
             runs = self._selected_runs(None, progress or no_progress)
+            if experiments is not None:
+                names = set(as_names(experiments))
+                runs = [r for r in runs if experiment_of(r.run_id, self.experiment) in names]
             return runs_frame(runs, self.experiment, self.uri)
 
     def read_history(

@@ -100,7 +100,8 @@ def test_tensorboardx_scalars_runs_and_history(logdir):
     assert list(runs.columns[: len(RUN_COLUMNS)]) == RUN_COLUMNS
     assert runs.run_id.tolist() == ["a", "b/seed1"]
     assert runs.run_name.tolist() == ["a", "b/seed1"]
-    assert set(runs.experiment) == {"my-experiment"} and set(runs.status) == {"UNKNOWN"}
+    # issue #12: a run two folders down belongs to the first folder's experiment
+    assert runs.experiment.tolist() == ["my-experiment", "b"] and set(runs.status) == {"UNKNOWN"}
     assert set(runs.source) == {"tensorboard"} and set(runs.source_uri) == {str(logdir)}
     assert runs.set_index("run_id")["metrics.loss"].to_dict() == {"a": 0.25, "b/seed1": 1.5}
     assert runs.set_index("run_id")["metrics.acc"].iloc[0] == pytest.approx(0.9)
