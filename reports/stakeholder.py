@@ -53,6 +53,8 @@ def stakeholder(
         metric_words=metric_words(metric),
         score_sentence="",
         progress_takeaway="",
+        progress_experiment="",
+        progress_others=0,
         overlay_takeaway="",
     )
     if not metric or runs.empty:
@@ -78,8 +80,16 @@ def stakeholder(
     ctx["metric_words"] = words
     better = "lower" if direction == "min" else "higher"
     ctx["score_sentence"] = f"Each model is scored by its final {words}; {better} is better."
-    progress = best_so_far(board, runs, direction)
-    ctx["progress_takeaway"] = _progress_takeaway(progress, words)
+    # Progress is drawn for the champion's experiment only: other experiments are trained
+    # on other data, so one running best across them would mix datasets.
+    experiment = str(finite.iloc[0]["experiment"])
+    shown = cells(experiment, "experiment", limit=60)
+    ctx["progress_experiment"] = shown
+    others = board.loc[board["finite"], "experiment"].astype(str)
+    ctx["progress_others"] = int(others[others != experiment].nunique())
+    same = board[board["experiment"].astype(str) == experiment]
+    progress = best_so_far(same, runs, direction)
+    ctx["progress_takeaway"] = _progress_takeaway(progress, words, shown)
     if not progress.empty:
         content.charts["progress"] = charts.progress_chart(progress, words)
     values = [num(v, 4) for v in (top["value"].min(), top["value"].max())]
@@ -93,18 +103,18 @@ def stakeholder(
     return history_of(snapshot.history, keys, metric)
 
 
-def _progress_takeaway(progress: pd.DataFrame, words: str) -> str:
-    """One sentence: where the best score started and where it is now."""
+def _progress_takeaway(progress: pd.DataFrame, words: str, experiment: str) -> str:
+    """One sentence: where the best score in ``experiment`` started and where it is now."""
     if progress.empty:
         return ""
     first, last = progress.iloc[0], progress.iloc[-1]
     start, now = num(first["best"], 4), num(last["best"], 4)
     if start == now:
-        return f"The best {words} has been {now} since {day(first['date'])}."
+        return f"The best {words} in {experiment} has been {now} since {day(first['date'])}."
     changed = progress[progress["best"] == last["best"]].iloc[0]
     return (
-        f"The best {words} went from {start} ({day(first['date'])}) to {now}, "
-        f"reached on {day(changed['date'])}."
+        f"The best {words} in {experiment} went from {start} ({day(first['date'])}) "
+        f"to {now}, reached on {day(changed['date'])}."
     )
 
 
@@ -131,7 +141,12 @@ def _plain_overlay(
     points["run_id"] = shown  # the legend shows the name alone when it equals the id
     points["metric"] = words
     plain = replace(result, points=points, x_title="training step", smoothing="Lines smoothed")
-    content.charts["overlay"] = charts.overlay_chart(plain)
+    content.charts["overlay"] = charts.overlay_chart(
+        plain,
+        title=f"{words.capitalize()} of the top models during training",
+        y_title=words,
+        panel_labels=False,
+    )
 
 
 def _changes(period_runs: pd.DataFrame) -> list[str]:

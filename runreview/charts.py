@@ -63,8 +63,18 @@ def _date_axis(alt, fmt: str = DATE_FORMAT):
     return alt.Axis(format=fmt, labelOverlap="greedy", labelLimit=LABEL_LIMIT)
 
 
-def overlay_chart(result: OverlayResult, *, log_y: bool = False, show_raw: bool = True):
-    """Smoothed lines per run (raw faintly behind), one panel per metric."""
+def overlay_chart(
+    result: OverlayResult,
+    *,
+    log_y: bool = False,
+    show_raw: bool = True,
+    title: str = "Metric overlay",
+    y_title: str = "value",
+    panel_labels: bool = True,
+):
+    """Smoothed lines per run (raw faintly behind), one panel per metric; ``title`` and
+    ``y_title`` name the chart and its y axis (plain words in the stakeholder report), and
+    ``panel_labels=False`` drops the metric name beside each panel (when the axis says it)."""
     alt = _alt()
     data = result.points.copy()
     data["series"] = _run_labels(data)
@@ -89,15 +99,16 @@ def overlay_chart(result: OverlayResult, *, log_y: bool = False, show_raw: bool 
     color = alt.Color("series:N", title="run", legend=legend, scale=alt.Scale(scheme="tableau10"))
     base = alt.Chart().encode(x=x, color=color)
     smooth_line = base.mark_line(strokeWidth=2.2).encode(
-        y=alt.Y("smoothed:Q", title="value", scale=scale),
+        y=alt.Y("smoothed:Q", title=y_title, scale=scale),
         tooltip=["series:N", "step:Q", "value:Q", "smoothed:Q"],
     )
     raw_line = base.mark_line(opacity=0.3, strokeWidth=0.8, strokeDash=[2, 2]).encode(y="value:Q")
     layers = [smooth_line, raw_line] if show_raw else [smooth_line]
     chart = alt.layer(*layers, data=data).properties(width=WIDTH, height=HEIGHT)
-    title = alt.TitleParams(text="Metric overlay", subtitle=[result.caption()])
-    faceted = chart.facet(row=alt.Row("metric:N", title=None))
-    return faceted.properties(title=title, padding=PADDING).resolve_scale(y="independent")
+    heading = alt.TitleParams(text=title, subtitle=[result.caption()])
+    header = alt.Header(labels=panel_labels)
+    faceted = chart.facet(row=alt.Row("metric:N", title=None, header=header))
+    return faceted.properties(title=heading, padding=PADDING).resolve_scale(y="independent")
 
 
 def band_chart(result: BandResult):

@@ -69,7 +69,7 @@ def test_leaderboard_labels_every_bar_distinctly_and_unclipped():
     assert spec["padding"]["left"] > 0 and spec["padding"]["right"] > 0
 
 
-def _overlay(show_raw: bool = True, x: str = "step") -> dict:
+def _overlay(show_raw: bool = True, x: str = "step", **labels) -> dict:
     history = pd.DataFrame(
         {
             "source": "mlflow",
@@ -85,7 +85,17 @@ def _overlay(show_raw: bool = True, x: str = "step") -> dict:
     runs["source"], runs["experiment"] = "mlflow", "e"
     keys = [(URI, r) for r in IDS]
     result = overlay_frame(history, runs, ["loss"], keys, x=x, weight=0.6)
-    return charts.overlay_chart(result, show_raw=show_raw).to_dict()
+    return charts.overlay_chart(result, show_raw=show_raw, **labels).to_dict()
+
+
+def test_overlay_title_and_axis_default_for_the_app_and_plain_when_asked():
+    spec = _overlay()
+    assert spec["title"]["text"] == "Metric overlay"
+    assert _layers(spec)[0]["encoding"]["y"]["title"] == "value"
+    plain = _overlay(title="Loss of the top models", y_title="loss", panel_labels=False)
+    assert plain["title"]["text"] == "Loss of the top models"
+    assert _layers(plain)[0]["encoding"]["y"]["title"] == "loss"
+    assert plain["facet"]["row"]["header"]["labels"] is False
 
 
 def test_overlay_smoothed_lines_stand_apart_from_the_faint_raw_ones():

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from runreview.reports.build import BuiltReport, make_snapshot, render_report
+from runreview.reports.format import num
 from runreview.reports.options import ReportOptions
 from runreview.workspace import Workspace
 from tests.conftest import DEMO_NOW
@@ -227,7 +228,9 @@ def test_stakeholder_speaks_plain_words_and_every_chart_has_a_takeaway(built):
     assert "validation accuracy" in text
     assert "Each model is scored by its final validation accuracy; higher is better." in flat
     # each chart: a heading, then a one-line takeaway, then the chart
-    assert re.search(r"Progress over time The best validation accuracy (went from|has been)", flat)
+    assert re.search(
+        r"Progress over time: \S+ The best validation accuracy in \S+ (went from|has been)", flat
+    )
     assert re.search(r"How the top models learned The top \d+ models end at a validation", flat)
 
 
@@ -247,3 +250,66 @@ def test_weekly_without_a_period_start_says_so_once(demo_workspace):
     assert "This report has no period start (all runs up to 2026-11-20 00:00 UTC)" in flat
     assert "No environment comparison: it needs a champion and a different challenger." in flat
     assert "NaN" not in flat
+
+
+def test_stakeholder_progress_is_for_the_champions_experiment_only(built, demo_workspace):
+    _, pdf = built["stakeholder"]
+    flat = " ".join(page_text(pdf, layout=False).split())
+    heading = re.search(r"Progress over time: (\S+) The best validation accuracy in (\S+) ", flat)
+    assert heading, "the progress heading and sentence should name the experiment"
+    experiment = heading.group(1)
+    assert heading.group(2) == experiment
+    ws = Workspace.open([demo_workspace.tracking_uri], [str(demo_workspace.logdir)])
+    runs = ws.runs()
+    best = runs.loc[runs["metrics.val_accuracy"].idxmax()]
+    assert experiment == best["experiment"]  # the champion's experiment
+    mine = runs[(runs["experiment"] == experiment) & runs["metrics.val_accuracy"].notna()]
+    mine = mine.sort_values("start_time", kind="mergesort")
+    running = mine["metrics.val_accuracy"].cummax()
+    days = pd.to_datetime(mine["start_time"], utc=True).dt.strftime("%Y-%m-%d")
+    per_day = running.groupby(days.to_numpy()).last()
+    start, now = num(per_day.iloc[0], 4), num(per_day.iloc[-1], 4)
+    reached = per_day[per_day == per_day.iloc[-1]].index[0]
+    words = "The best validation accuracy in " + experiment
+    if start == now:
+        expected = f"{words} has been {now} since {per_day.index[0]}."
+    else:
+        expected = f"{words} went from {start} ({per_day.index[0]}) to {now}, reached on {reached}."
+    assert expected in flat
+    others = runs.loc[runs["experiment"] != experiment, "experiment"].nunique()
+    assert f"{others} other experiment(s) are left out" in flat
+
+
+def test_stakeholder_overlay_names_its_axis_in_plain_words(built):
+    _, pdf = built["stakeholder"]
+    text = page_text(pdf)
+    assert "Metric overlay" not in text
+    assert not re.search(r"^\s*value\s*$", text, re.MULTILINE)  # no bare "value" axis title
+    assert "Validation accuracy of the top models during training" in text
+
+
+def test_weekly_per_class_table_fits_the_page_with_long_class_names(demo_workspace):
+    """A long class name wraps in its column; precision, recall, F1 and support stay on the
+    page, inside its right margin (16 mm)."""
+    from dataclasses import replace
+
+    options = ReportOptions(kind="weekly", now=DEMO_NOW)
+    ws = Workspace.open([demo_workspace.tracking_uri], [str(demo_workspace.logdir)])
+    snapshot = make_snapshot(ws, options, lambda m, f: None)
+    long = "Pseudomonas_aeruginosa_multidrug_resistant_isolate_{}_" + "x" * 40
+    for key, matrices in snapshot.confusions.items():
+        snapshot.confusions[key] = [
+            replace(m, labels=[long.format(i) for i in range(len(m.labels))]) for m in matrices
+        ]
+    pdf = render_report(snapshot, options).pdf
+    bbox = subprocess.run(
+        ["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    pages = bbox.split("<page ")[1:]
+    page = next(p for p in pages if ">precision</word>" in p)
+    width = float(re.search(r'width="([\d.]+)"', page).group(1))
+    right = width - 16 / 25.4 * 72
+    for header in ("class", "precision", "recall", "F1", "support"):
+        found = re.search(rf'xMax="([\d.]+)"[^>]*>{header}</word>', page)
+        assert found, f"the per-class table's {header!r} header is not on the page"
+        assert float(found.group(1)) <= right, (header, found.group(1), right)
