@@ -305,7 +305,9 @@ def importance_section(runs: pd.DataFrame, metric: str, content: ReportContent) 
             "pearson": num(r["pearson"], 3),
             "spearman": num(r["spearman"], 3),
             "importance": num(r["importance_mean"], 3),
-            "std": num(r["importance_std"], 3),
+            "low": num(r["importance_low"], 3),
+            "high": num(r["importance_high"], 3),
+            "significant": "yes" if bool(r["significant"]) else "no",
         }
         for r in result.table.to_dict("records")
     ]
@@ -313,6 +315,9 @@ def importance_section(runs: pd.DataFrame, metric: str, content: ReportContent) 
         "rows": rows,
         "has_missing": any(MISSING in r.values() for r in rows),
         "warnings": list(result.warnings),
+        "verdict": result.verdict,
+        "explains": result.explains,
+        "r2_cv": num(result.r2_cv, 3),
         "description": result.description,
         "error": None,
     }

@@ -270,16 +270,34 @@ def confusion_diff_chart(diff: ConfusionDiff):
 
 
 def importance_chart(result: ImportanceResult):
-    """Permutation importance per param (mean +- std over shuffles)."""
+    """Held-out permutation importance per param, with its interval (low to high).
+
+    Bars are sorted by importance only when the params explain the metric
+    (``result.explains``); otherwise by param name, so noise is not drawn as a ranking.
+    """
     alt = _alt()
-    data = result.table[["param", "importance_mean", "importance_std"]].dropna().copy()
-    data["low"] = data["importance_mean"] - data["importance_std"]
-    data["high"] = data["importance_mean"] + data["importance_std"]
-    y = alt.Y("param:N", sort="-x", title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT))
+    table = result.table
+    if "importance_low" in table.columns:
+        data = table[["param", "importance_mean", "importance_low", "importance_high"]]
+        data = data.dropna().rename(columns={"importance_low": "low", "importance_high": "high"})
+    else:  # mean and std only
+        data = table[["param", "importance_mean", "importance_std"]].dropna().copy()
+        data["low"] = data["importance_mean"] - data["importance_std"]
+        data["high"] = data["importance_mean"] + data["importance_std"]
+    ranked = bool(getattr(result, "explains", True))
+    y = alt.Y(
+        "param:N",
+        sort="-x" if ranked else "ascending",
+        title=None,
+        axis=alt.Axis(labelLimit=LABEL_LIMIT),
+    )
     base = alt.Chart(data).encode(y=y)
     bars = base.mark_bar().encode(
-        x=alt.X("importance_mean:Q", title=f"permutation importance for {result.metric}"),
-        tooltip=["param:N", "importance_mean:Q", "importance_std:Q"],
+        x=alt.X(
+            "importance_mean:Q",
+            title=f"held-out permutation importance for {result.metric} (95 % interval)",
+        ),
+        tooltip=["param:N", "importance_mean:Q", "low:Q", "high:Q"],
     )
     rule = base.mark_rule().encode(x="low:Q", x2="high:Q")
     return alt.layer(bars, rule).properties(

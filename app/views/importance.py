@@ -1,4 +1,9 @@
-"""Parameter importance: correlations and random-forest permutation importance for a metric."""
+"""Parameter importance: correlations and held-out random-forest permutation importance.
+
+The forest is judged out of sample (cross-validated R², importance on held-out folds with
+an interval). When the params explain nothing, the page says so in one sentence and the
+table is shown sorted by name with nothing marked significant, not as a ranking.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ NUMBER = st.column_config.NumberColumn(format="%.3f")
 P_VALUE = st.column_config.NumberColumn(format="%.2g")
 FORMATS = {
     "pearson": NUMBER, "spearman": NUMBER, "importance_mean": NUMBER, "importance_std": NUMBER,
-    "pearson_p": P_VALUE, "spearman_p": P_VALUE,
+    "importance_low": NUMBER, "importance_high": NUMBER, "pearson_p": P_VALUE,
+    "spearman_p": P_VALUE,
 }  # fmt: skip
 
 scope = common.open_scope("Parameter importance")
@@ -43,12 +49,14 @@ except ValueError as error:
 
 for warning in result.warnings:
     st.warning(common.safe_md(warning))
+if result.explains:
+    st.success(common.safe_md(result.verdict))
+else:
+    st.info(common.safe_md(result.verdict))
 counts = st.columns(3)
 counts[0].metric("Runs used", result.n_runs)
 counts[1].metric("Model inputs", result.n_features)
-counts[2].metric(
-    "R² in sample", "—" if result.r2_in_sample is None else f"{result.r2_in_sample:.3f}"
-)
+counts[2].metric("R² cross-validated", "—" if result.r2_cv is None else f"{result.r2_cv:.3f}")
 if result.table["importance_mean"].notna().any():
     common.show_chart(charts.importance_chart(result))
 st.dataframe(result.table, hide_index=True, width="stretch", column_config=FORMATS)

@@ -5,6 +5,12 @@ any other is categorical (one-hot encoded for the model). Per param the result g
 Pearson and Spearman correlation with the metric (numeric params only) and the
 permutation importance of a random forest (scikit-learn), each with its uncertainty, and
 warnings when there are too few runs for any of it to be trusted.
+
+The forest is judged out of sample only: R² is cross-validated (k-fold, shuffled with a
+fixed seed) and each param's permutation importance is measured on the held-out fold of
+each split, with a 95 % interval over the folds. A param is ``significant`` when its
+interval lies above zero and the cross-validated R² is above zero. When no param is, the
+result says in one sentence that the params explain nothing instead of ranking them.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import pandas as pd
 from runreview.contract import METRIC_PREFIX, PARAM_PREFIX
 
 MIN_RUNS = 20
+MIN_MODEL_RUNS = 6  # two folds with three held-out runs each
+MAX_FOLDS = 5
 MISSING = "(missing)"
 IMPORTANCE_COLUMNS = [
     "param",
@@ -32,6 +40,9 @@ IMPORTANCE_COLUMNS = [
     "spearman_p",
     "importance_mean",
     "importance_std",
+    "importance_low",
+    "importance_high",
+    "significant",
 ]
 
 
@@ -41,9 +52,25 @@ class ImportanceResult:
 
     ``table`` has ``IMPORTANCE_COLUMNS``, most important first: ``kind`` is ``numeric``
     or ``categorical``, ``distinct`` counts distinct values, ``missing`` runs without the
-    param; correlations are NaN for categorical or constant params; ``importance_mean`` /
-    ``importance_std`` are the mean and standard deviation over ``n_repeats`` shuffles
-    of the drop in R² when the param's values are shuffled (NaN when no model was fitted).
+    param; correlations are NaN for categorical or constant params.
+
+    Importance is the drop in R² on held-out runs when the param's values are shuffled:
+    for each of the ``n_folds`` cross-validation splits the forest is fitted on the
+    training folds and the param is shuffled ``n_repeats`` times in the test fold; the
+    repeats are averaged within a fold (they share one model and one test set), giving
+    one value per fold. ``importance_mean`` / ``importance_std`` are the mean and standard
+    deviation of those per-fold values, and ``importance_low`` / ``importance_high`` a
+    Student-t interval of their mean, Bonferroni-adjusted over the k params weighed so
+    that all k intervals hold together with 95 %: mean ± t(1 - 0.025 / k, n_folds - 1) ·
+    std / sqrt(n_folds). ``significant`` is True when ``importance_low`` > 0 and ``r2_cv`` > 0.
+    All are NaN (``significant`` False) when no model was fitted.
+
+    ``r2_cv`` is the cross-validated R²: every run is predicted by the forest fitted
+    without it, and R² is computed over those out-of-fold predictions (None when no model
+    was fitted). ``explains`` is True when ``r2_cv`` > 0 and at least one param is
+    significant; the table is then ranked by importance, otherwise it is sorted by param
+    name and ``verdict`` says that the params explain nothing. ``verdict`` is one plain
+    sentence for the page and the report.
     """
 
     metric: str
@@ -51,9 +78,12 @@ class ImportanceResult:
     n_runs: int
     n_dropped: int
     n_features: int
-    r2_in_sample: float | None
+    r2_cv: float | None
+    n_folds: int
     random_state: int
     n_repeats: int
+    explains: bool = False
+    verdict: str = ""
     warnings: list[str] = field(default_factory=list)
     description: str = ""
 
@@ -63,14 +93,15 @@ def param_importance(
     metric: str,
     params: Iterable[str] | None = None,
     random_state: int = 0,
-    n_repeats: int = 10,
+    n_repeats: int = 5,
     n_estimators: int = 100,
 ) -> ImportanceResult:
-    """Correlation and random-forest permutation importance of params for ``metric``.
+    """Correlation and held-out random-forest permutation importance of params for ``metric``.
 
     ``params`` are names with or without ``params.`` (default: every param column). Runs
     whose metric is missing, NaN or infinite are dropped and counted. The same inputs and
-    ``random_state`` give the same result.
+    ``random_state`` give the same result (the folds, the forests and the shuffles all
+    use it). See ``ImportanceResult`` for the cross-validation and the intervals.
     """
     target = METRIC_PREFIX + metric.removeprefix(METRIC_PREFIX)
     columns = _param_columns(runs, params)
@@ -82,20 +113,27 @@ def param_importance(
     features = {c.removeprefix(PARAM_PREFIX): encode_param(data[c]) for c in columns}
     table = pd.DataFrame([_describe(name, values, y) for name, values in features.items()])
     varying = {n: v for n, v in features.items() if not _is_constant(v)}
-    scores, r2 = _forest(varying, y, random_state, n_repeats, n_estimators)
-    table = _with_importance(table, scores)
+    scores, r2, n_folds = _forest(varying, y, random_state, n_repeats, n_estimators)
+    table = _with_importance(table, scores, r2)
+    explains = bool(r2 is not None and r2 > 0 and table["significant"].any())
+    if not explains:
+        table = table.sort_values("param", kind="stable").reset_index(drop=True)
     n_features = sum(_width(v) for v in varying.values())
+    name = target.removeprefix(METRIC_PREFIX)
     return ImportanceResult(
-        metric=target.removeprefix(METRIC_PREFIX),
+        metric=name,
         table=table,
         n_runs=len(y),
         n_dropped=int((~usable).sum()),
         n_features=n_features,
-        r2_in_sample=r2,
+        r2_cv=r2,
+        n_folds=n_folds,
         random_state=random_state,
         n_repeats=n_repeats,
+        explains=explains,
+        verdict=_verdict(table, name, r2, explains),
         warnings=_warnings(table, len(y), n_features, int((~usable).sum()), r2 is None),
-        description=_description(n_repeats, n_estimators),
+        description=_description(n_folds, n_repeats, n_estimators),
     )
 
 
@@ -183,30 +221,48 @@ def _forest(
     random_state: int,
     n_repeats: int,
     n_estimators: int,
-) -> tuple[dict[str, tuple[float, float]], float | None]:
-    """Permutation importance per param of a random forest, and its in-sample R².
+) -> tuple[dict[str, np.ndarray], float | None, int]:
+    """Per-fold held-out permutation importance per param, cross-validated R², fold count.
 
     The model is a pipeline (one-hot encoding, then the forest), so shuffling a param
     shuffles all of its one-hot columns together: one importance per original param.
+    Each param gets one value per fold: the mean over ``n_repeats`` shuffles of its test
+    fold. R² is computed over the out-of-fold predictions of all runs.
     """
-    if not features or len(y) < 3:
-        return {}, None
+    if not features or len(y) < MIN_MODEL_RUNS:
+        return {}, None, 0
     from sklearn.inspection import permutation_importance
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold
 
     frame = pd.DataFrame(features)
-    model = _pipeline(frame, random_state, n_estimators).fit(frame, y)
-    result = permutation_importance(model, frame, y, n_repeats=n_repeats, random_state=random_state)
-    scores = {
-        name: (float(mean), float(std))
-        for name, mean, std in zip(
-            frame.columns, result.importances_mean, result.importances_std, strict=True
+    n_folds = min(MAX_FOLDS, len(y) // 3)
+    folds = KFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    predicted = np.empty_like(y, dtype="float64")
+    per_fold = np.empty((frame.shape[1], n_folds))
+    for i, (train, test) in enumerate(folds.split(frame)):
+        model = _pipeline(frame, random_state, n_estimators, leaf=max(1, len(train) // 200))
+        model.fit(frame.iloc[train], y[train])
+        predicted[test] = model.predict(frame.iloc[test])
+        shuffled = permutation_importance(
+            model,
+            frame.iloc[test],
+            y[test],
+            n_repeats=n_repeats,
+            random_state=random_state,
+            n_jobs=1,
         )
-    }
-    return scores, float(model.score(frame, y))
+        per_fold[:, i] = shuffled.importances.mean(axis=1)
+    r2 = float(r2_score(y, predicted)) if np.ptp(y) > 0 else 0.0
+    return dict(zip(frame.columns, per_fold, strict=True)), r2, n_folds
 
 
-def _pipeline(frame: pd.DataFrame, random_state: int, n_estimators: int) -> Any:
-    """One-hot encoding of categorical params, numeric ones as they are, then a forest."""
+def _pipeline(frame: pd.DataFrame, random_state: int, n_estimators: int, leaf: int = 1) -> Any:
+    """One-hot encoding of categorical params, numeric ones as they are, then a forest.
+
+    ``leaf`` is the forest's minimum leaf size: growing trees down to single runs on a
+    large store costs time and only fits noise.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.pipeline import make_pipeline
@@ -224,20 +280,67 @@ def _pipeline(frame: pd.DataFrame, random_state: int, n_estimators: int) -> Any:
             ("numeric", "passthrough", numeric),
         ]
     )
-    forest = RandomForestRegressor(n_estimators=n_estimators, random_state=random_state)
+    forest = RandomForestRegressor(
+        n_estimators=n_estimators, random_state=random_state, n_jobs=1, min_samples_leaf=leaf
+    )
     return make_pipeline(encode, forest)
 
 
-def _with_importance(table: pd.DataFrame, scores: dict[str, tuple[float, float]]) -> pd.DataFrame:
+def _interval(values: np.ndarray, k: int) -> tuple[float, float, float, float]:
+    """Mean, std and Bonferroni-adjusted 95 % Student-t interval of per-fold importances.
+
+    ``k`` is the number of params weighed at once: each interval has confidence
+    1 - 0.05 / k, so that all of them together hold with 95 %.
+    """
+    from scipy import stats
+
+    mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
+    t = float(stats.t.ppf(1 - 0.025 / max(k, 1), values.size - 1))
+    half = t * std / np.sqrt(values.size)
+    return mean, std, mean - half, mean + half
+
+
+def _with_importance(
+    table: pd.DataFrame, scores: dict[str, np.ndarray], r2: float | None
+) -> pd.DataFrame:
     """The table with importance columns, most important first (NaN last)."""
     if table.empty:
         return pd.DataFrame(columns=IMPORTANCE_COLUMNS)
-    table["importance_mean"] = [scores.get(p, (np.nan, np.nan))[0] for p in table["param"]]
-    table["importance_std"] = [scores.get(p, (np.nan, np.nan))[1] for p in table["param"]]
+    nan = (np.nan, np.nan, np.nan, np.nan)
+    stats = [_interval(scores[p], len(scores)) if p in scores else nan for p in table["param"]]
+    for i, column in enumerate(["importance_mean", "importance_std", "importance_low"]):
+        table[column] = [s[i] for s in stats]
+    table["importance_high"] = [s[3] for s in stats]
+    table["significant"] = (
+        (table["importance_low"] > 0).to_numpy() & (r2 is not None and r2 > 0)
+    ).astype(bool)
     table = table.sort_values(
         ["importance_mean", "param"], ascending=[False, True], na_position="last"
     )
     return table[IMPORTANCE_COLUMNS].reset_index(drop=True)
+
+
+def _verdict(table: pd.DataFrame, metric: str, r2: float | None, explains: bool) -> str:
+    """One plain sentence: which params matter, or that none can be told from chance."""
+    if r2 is None:
+        return f"No model was fitted, so nothing can be said about which params move {metric}."
+    if explains:
+        names = table.loc[table["significant"], "param"].tolist()
+        return (
+            f"{len(names)} of {len(table)} params move {metric} beyond chance on held-out "
+            f"runs (cross-validated R² {r2:.2f}): {', '.join(names)}."
+        )
+    if r2 <= 0:
+        return (
+            f"The params explain nothing of {metric}: a forest fitted on them predicts "
+            f"held-out runs no better than their average (cross-validated R² {r2:.2f}), "
+            "so the importances below are noise, not a ranking."
+        )
+    return (
+        f"No param can be told from chance: together the params predict {metric} on "
+        f"held-out runs somewhat (cross-validated R² {r2:.2f}), but no single param's "
+        "importance interval lies above zero, so the importances below are not a ranking."
+    )
 
 
 def _warnings(
@@ -257,15 +360,26 @@ def _warnings(
     if constant:
         notes.append(f"Constant params (same value in every run) left out: {', '.join(constant)}.")
     if no_model:
-        notes.append("No model was fitted: it needs at least 3 runs and one varying param.")
+        notes.append(
+            f"No model was fitted: it needs at least {MIN_MODEL_RUNS} runs and one varying param."
+        )
     return notes
 
 
-def _description(n_repeats: int, n_estimators: int) -> str:
+def _description(n_folds: int, n_repeats: int, n_estimators: int) -> str:
     """How the numbers were computed, for captions and reports."""
+    if not n_folds:
+        return (
+            "Pearson and Spearman correlation of each numeric param with the metric; no "
+            "random forest was fitted."
+        )
     return (
         "Pearson and Spearman correlation of each numeric param with the metric; "
-        f"permutation importance (mean ± std over {n_repeats} shuffles, drop in R²) of a "
-        f"random forest ({n_estimators} trees, categorical params one-hot encoded and "
-        "shuffled as one param), computed on the runs it was fitted on (in-sample)."
+        f"permutation importance (drop in R² on held-out runs) of a random forest "
+        f"({n_estimators} trees, categorical params one-hot encoded and shuffled as one "
+        f"param), from {n_folds}-fold cross-validation: {n_repeats} shuffles of each "
+        "held-out fold, averaged per fold; mean and 95 % interval over the folds "
+        "(Student t, Bonferroni-adjusted over the params). A "
+        "param is significant when its interval lies above zero and the cross-validated "
+        "R² is above zero."
     )

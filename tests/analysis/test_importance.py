@@ -53,7 +53,8 @@ def test_informative_numeric_param_ranks_first() -> None:
     assert lr["kind"] == "numeric" and lr["distinct"] == 4
     assert lr["spearman"] > 0.9 and lr["pearson"] > 0.8
     assert abs(table.set_index("param").loc["depth", "spearman"]) < 0.3
-    assert result.r2_in_sample is not None and result.r2_in_sample > 0.9
+    assert result.r2_cv is not None and result.r2_cv > 0.9  # held-out, not in-sample
+    assert result.explains and result.table["significant"].tolist()[0]
 
 
 def test_informative_categorical_param_is_one_row_not_one_hot_columns() -> None:
@@ -94,9 +95,10 @@ def test_small_sample_warning() -> None:
 
 def test_too_few_runs_for_a_model() -> None:
     result = param_importance(synthetic_runs(n=2), "loss")
-    assert result.r2_in_sample is None
+    assert result.r2_cv is None
     assert result.table["importance_mean"].isna().all()
-    assert "No model was fitted: it needs at least 3 runs and one varying param." in (
+    assert not result.table["significant"].any() and not result.explains
+    assert "No model was fitted: it needs at least 6 runs and one varying param." in (
         result.warnings
     )
 
@@ -106,7 +108,7 @@ def test_same_random_state_same_result() -> None:
     first = param_importance(runs, "loss", random_state=3, n_estimators=30, n_repeats=5)
     second = param_importance(runs, "loss", random_state=3, n_estimators=30, n_repeats=5)
     pd.testing.assert_frame_equal(first.table, second.table)
-    assert first.r2_in_sample == second.r2_in_sample
+    assert first.r2_cv == second.r2_cv
 
 
 def test_params_argument_and_unknown_names() -> None:
@@ -137,3 +139,54 @@ def test_correlations_by_hand() -> None:
     assert all(math.isnan(v) for v in constant.values())
     two = correlations(pd.Series([1.0, np.nan, 3.0]), np.array([1.0, 2.0, 4.0]))
     assert math.isnan(two["pearson"])  # only two runs have the param
+
+
+def independent_runs(n: int, seed: int, planted: bool = False) -> pd.DataFrame:
+    """Ten params p1..p10 drawn at random; the metric is noise, or 2 * p3 + noise."""
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0, 1, (n, 10))
+    metric = rng.normal(0, 1, n)
+    if planted:
+        metric = 2 * values[:, 2] + rng.normal(0, 0.2, n)
+    frame = {f"params.p{i + 1}": [str(v) for v in values[:, i]] for i in range(10)}
+    return pd.DataFrame(frame | {"metrics.score": metric})
+
+
+def test_params_drawn_independently_of_the_metric_explain_nothing() -> None:
+    result = param_importance(independent_runs(400, seed=7), "score")
+    assert result.r2_cv is not None and result.r2_cv <= 0.02
+    assert result.n_folds == 5
+    assert not result.table["significant"].any()
+    assert not result.explains
+    assert "explain nothing" in result.verdict and "\n" not in result.verdict
+    assert result.table["param"].tolist() == sorted(result.table["param"])  # not a ranking
+    assert (result.table["importance_low"] <= 0).all()
+
+
+def test_planted_effect_ranks_first_and_is_significant() -> None:
+    result = param_importance(independent_runs(400, seed=7, planted=True), "score")
+    table = result.table
+    assert table["param"].tolist()[0] == "p3"
+    assert table["significant"].tolist() == [True] + [False] * 9
+    assert result.r2_cv is not None and result.r2_cv > 0.5
+    assert result.explains and "p3" in result.verdict
+    assert table["importance_low"].iloc[0] > 0
+    assert (table["importance_low"] <= table["importance_mean"]).all()
+    assert (table["importance_mean"] <= table["importance_high"]).all()
+
+
+def test_held_out_result_is_identical_across_calls() -> None:
+    runs = independent_runs(120, seed=3, planted=True)
+    first, second = param_importance(runs, "score"), param_importance(runs, "score")
+    pd.testing.assert_frame_equal(first.table, second.table)
+    assert (first.r2_cv, first.verdict, first.n_folds) == (
+        second.r2_cv,
+        second.verdict,
+        second.n_folds,
+    )
+
+
+def test_few_runs_use_fewer_folds() -> None:
+    result = param_importance(synthetic_runs(n=12), "loss", n_estimators=20, n_repeats=3)
+    assert result.n_folds == 4  # three held-out runs per fold at least
+    assert result.r2_cv is not None
