@@ -17,6 +17,7 @@ import streamlit as st
 from runreview.analysis.columns import unit_interval_columns
 from runreview.analysis.filtering import parse_filter
 from runreview.analysis.leaderboard import choose_metric, leaderboard
+from runreview.analysis.names import close_columns
 from runreview.analysis.runlabels import distinct_labels
 from runreview.analysis.summary import findings_table, severity_counts
 from runreview.app import loaders, selection, sourceconfig, urlparams
@@ -162,20 +163,12 @@ def run_choice(
 def unknown_filter_columns(runs: pd.DataFrame, expression: str) -> list[str]:
     """One sentence per column a filter names that no run in ``runs`` has a value for, with
     the closest names that some run has (``FilterError`` for an invalid filter)."""
-    import difflib
-
     problems = []
     for condition in parse_filter(expression):
         column = condition.column
         if column in runs.columns and runs[column].notna().any():
             continue
-        prefix = column.split(".", 1)[0] + "." if "." in column else ""
-        known = [
-            c for c in runs.columns if c.startswith(prefix) and runs[c].notna().any()
-        ] if prefix else []  # fmt: skip
-        names = {c.removeprefix(prefix): c for c in known}  # compare the names only
-        wanted = column.removeprefix(prefix)
-        close = [names[n] for n in difflib.get_close_matches(wanted, names, n=3, cutoff=0.7)]
+        close = close_columns(column, runs) or []
         text = f"no run in scope has {column}"
         if close:
             text += f"; did you mean {' or '.join(close)}?"

@@ -183,13 +183,34 @@ def run_name_aliases(runs: pd.DataFrame) -> dict[str, list[str]]:
     return {name: sorted(set(ids)) for name, ids in aliases.items()}
 
 
+def close_columns(column: str, runs: pd.DataFrame) -> list[str] | None:
+    """For a ``metrics.``/``params.``/``tags.`` column: ``None`` when some run has a value
+    in it, else the columns close to it (maybe none). ``None`` for other columns too.
+
+    Names are compared after the prefix: the shared ``params.`` would make every
+    parameter look close to any other.
+    """
+    prefix = next((p for p in PREFIX_NOUNS if column.startswith(p)), None)
+    if prefix is None:
+        return None
+    valid = column_names(runs, prefix)
+    name = column.removeprefix(prefix)
+    if name in valid:
+        return None
+    return [prefix + close for close in suggestions(name, valid)]
+
+
 def unknown_column(
     column: str, runs: pd.DataFrame, option: str, scope: str = "in the selected runs"
 ) -> str | None:
     """For a runs-frame column named in a filter (``params.model``): ``None`` when some run
     has a value in it, else the message (other columns with the same prefix are valid)."""
-    for prefix, noun in PREFIX_NOUNS.items():
-        if column.startswith(prefix):
-            valid = [prefix + name for name in column_names(runs, prefix)]
-            return unknown_name(column, valid, option, noun=f"{noun} column", scope=scope)
-    return None
+    close = close_columns(column, runs)
+    if close is None:
+        return None
+    prefix = next(p for p in PREFIX_NOUNS if column.startswith(p))
+    message = f"{option}: no {PREFIX_NOUNS[prefix]} column {column!r} {scope}"
+    if close:
+        message += f"; did you mean {' or '.join(close)}?"
+    valid = [prefix + name for name in column_names(runs, prefix)]
+    return f"{message} (available: {available(valid)})"

@@ -7,6 +7,7 @@ import pandas as pd
 
 from runreview.analysis.names import (
     available,
+    close_columns,
     experiment_names,
     metric_names,
     param_names,
@@ -110,3 +111,15 @@ def test_a_filter_column_no_run_has_is_named_with_its_neighbours() -> None:
     )
     assert "metric column 'metrics.never'" in unknown_column("metrics.never", runs, "--filter")
     assert "tag column" in unknown_column("tags.tem", runs, "--filter")
+
+
+def test_filter_columns_are_compared_after_their_prefix() -> None:
+    """Compared whole, ``params.nope`` looked close to every parameter (``params.`` is
+    more than half of each name), so every typo suggested them all."""
+    runs = pd.DataFrame({"params.model": ["a"], "params.solver": ["b"]})
+    message = unknown_column("params.nope", runs, "--filter")
+    assert message is not None and "did you mean" not in message
+    assert close_columns("params.nope", runs) == []
+    assert close_columns("params.solvr", runs) == ["params.solver"]
+    assert close_columns("params.model", runs) is None
+    assert close_columns("run_name", runs) is None
