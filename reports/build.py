@@ -56,8 +56,14 @@ def detail_runs_for(options: ReportOptions) -> Callable[[pd.DataFrame, pd.DataFr
     return choose
 
 
-def make_snapshot(ws: Workspace, options: ReportOptions, progress: Progress) -> Snapshot:
-    """Read what ``options`` asks for from the workspace."""
+def make_snapshot(
+    ws: Workspace,
+    options: ReportOptions,
+    progress: Progress,
+    check_runs: Callable[[pd.DataFrame], None] | None = None,
+) -> Snapshot:
+    """Read what ``options`` asks for from the workspace (``check_runs``: see
+    :func:`runreview.reports.snapshot.read_snapshot`)."""
     return read_snapshot(
         ws,
         experiments=list(options.experiments) or None,
@@ -65,6 +71,7 @@ def make_snapshot(ws: Workspace, options: ReportOptions, progress: Progress) -> 
         filter_expression=options.filter,
         detail_runs=detail_runs_for(options),
         progress=progress,
+        check_runs=check_runs,
     )
 
 
@@ -121,14 +128,18 @@ def _render(
 
 
 def write_report(
-    ws: Workspace, options: ReportOptions, out: Path, progress: Progress = lambda m, f: None
+    ws: Workspace,
+    options: ReportOptions,
+    out: Path,
+    progress: Progress = lambda m, f: None,
+    check_runs: Callable[[pd.DataFrame], None] | None = None,
 ) -> BuiltReport:
     """Make the report and write it to ``out`` atomically.
 
     Raises :class:`SourceError` (nothing rendered or written) when a source could not be
     read at all: a report never presents partial data as a whole.
     """
-    snapshot = make_snapshot(ws, options, progress)
+    snapshot = make_snapshot(ws, options, progress, check_runs)
     if ws.read_errors:
         raise SourceError(f"no report written: {ws.read_errors[0].message}")
     built = render_report(snapshot, options, progress)

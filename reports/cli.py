@@ -12,12 +12,16 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runreview.reports.options import KINDS, ReportOptions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _at_least_one(text: str) -> int:
@@ -171,33 +175,40 @@ def check_filter(expression: str | None) -> None:
             raise CliError(f"--filter: {exc}") from None
 
 
-def check_names(ws, options: ReportOptions, progress) -> None:
-    """Raise ``CliError`` for a name no run in scope has: an ``--experiment``, a ``--run``
-    id, a ``--filter`` column (``params.``/``metrics.``/``tags.``) or the ``--metric``."""
+def names_check(ws, options: ReportOptions) -> Callable[[pd.DataFrame], None]:
+    """A check of the runs a report reads, raising ``CliError`` for a name no run in scope
+    has: an ``--experiment``, a ``--run`` id, a ``--filter`` column
+    (``params.``/``metrics.``/``tags.``) or the ``--metric``. A source that could not be
+    read is reported first (its runs are missing, not the names)."""
     from runreview.analysis.filtering import filter_runs, parse_filter
     from runreview.analysis.names import metric_names, unknown_column, unknown_name
     from runreview.cli import CliError, check_experiments, check_run_ids
+    from runreview.sources.base import SourceError
 
     experiments = list(options.experiments) or None
-    runs = ws.checked(lambda w: w.runs(experiments, progress=lambda m, f: progress(m, 0.1 * f)))
-    check_experiments(ws, runs, experiments)
-    check_run_ids(
-        runs, options.run_ids, "in the selected experiments" if experiments else "in the sources"
-    )
-    selected = runs[runs["run_id"].isin(options.run_ids)] if options.run_ids else runs
-    if options.filter:
-        for condition in parse_filter(options.filter):
-            message = unknown_column(condition.column, selected, "--filter")
+
+    def check(runs: pd.DataFrame) -> None:
+        if ws.read_errors:
+            raise SourceError(ws.read_errors[0].message)
+        check_experiments(ws, runs, experiments)
+        scope = "in the selected experiments" if experiments else "in the sources"
+        check_run_ids(runs, options.run_ids, scope)
+        selected = runs[runs["run_id"].isin(options.run_ids)] if options.run_ids else runs
+        if options.filter:
+            for condition in parse_filter(options.filter):
+                message = unknown_column(condition.column, selected, "--filter")
+                if message:
+                    raise CliError(message)
+            selected = filter_runs(selected, options.filter)
+        if options.metric:
+            # With no run selected the report says so; the metric is then checked against
+            # the runs in scope before --filter.
+            pool = selected if not selected.empty else runs
+            message = unknown_name(options.metric, metric_names(pool), "--metric", noun="metric")
             if message:
                 raise CliError(message)
-        selected = filter_runs(selected, options.filter)
-    if options.metric:
-        # With no run selected the report says so; the metric is then checked against
-        # the runs in scope before --filter.
-        pool = selected if not selected.empty else runs
-        message = unknown_name(options.metric, metric_names(pool), "--metric", noun="metric")
-        if message:
-            raise CliError(message)
+
+    return check
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -210,8 +221,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     check_filter(options.filter)
     ws = open_workspace(args)
     progress = _progress(sys.stderr)
-    check_names(ws, options, progress)
-    built = ws.checked(lambda w: write_report(w, options, args.out, progress=progress))
+    check = names_check(ws, options)
+    built = ws.checked(lambda w: write_report(w, options, args.out, progress, check))
     complete = built.content.context["completeness"]
     report_id = built.content.context["report_id"]
     print(f"Wrote {args.out} ({len(built.pdf):,} bytes, report id {report_id})")

@@ -43,13 +43,18 @@ def read_snapshot(
     filter_expression: str | None = None,
     detail_runs: Callable[[pd.DataFrame, pd.DataFrame], list[RunKey]] | None = None,
     progress: Progress = lambda message, fraction: None,
+    check_runs: Callable[[pd.DataFrame], None] | None = None,
 ) -> Snapshot:
     """Read the runs in scope, their history, and per-run records for ``detail_runs``.
 
     ``detail_runs`` picks the runs whose environment, confusion matrices and details are
-    read (all runs when None).
+    read (all runs when None). ``check_runs`` sees the runs of ``experiments`` as read,
+    before ``run_ids`` and the filter narrow them and before any history is read; what it
+    raises stops the read (the CLI checks the names a user gave there).
     """
     runs = ws.runs(experiments or None, progress=lambda m, f: progress(m, 0.1 + 0.2 * f))
+    if check_runs:
+        check_runs(runs)
     if run_ids:
         runs = runs[runs["run_id"].isin(run_ids)].reset_index(drop=True)
     if filter_expression:
